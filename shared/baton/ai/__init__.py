@@ -1,0 +1,1 @@
+"""Orchestration: the request path (router, retry, fallback, observability, orchestrator)."""

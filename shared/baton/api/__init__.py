@@ -1,0 +1,1 @@
+"""Entry points: the OpenAI endpoint (an ASGI app) and the HTTP API (Powertools handlers)."""

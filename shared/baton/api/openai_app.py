@@ -1,0 +1,182 @@
+"""The OpenAI endpoint: ``/v1/chat/completions``, ``/v1/models``, ``/v2/chat``,
+``/v2/chat/batch`` and ``/openapi.json`` as one FastAPI (ASGI) app.
+
+Deployed, Lambda Web Adapter runs it behind a Function URL (the ``function_url``
+entry); the HTTP API's buffered ``POST /v2/chat`` runs the same app through Mangum
+(the ``http_api`` entry, whose deadline stays below API Gateway's 30 s cut).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from baton import __version__
+from baton.ai.context import RequestContext
+from baton.config import get_settings
+from baton.api.deadline import platform_remaining_s, request_deadline
+from baton.api.errors import error_response_parts, validation_error
+from baton.api.middleware import RequestIdAndSizeLimit
+from baton.errors import (
+    BatonError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    NotImplementedYetError,
+)
+from baton.runtime import get_runtime
+from baton.schema import ChatCompletion, ChatCompletionRequest
+from baton.store.base import ApiKeyRecord
+
+Entry = Literal["function_url", "http_api"]
+
+_bearer = HTTPBearer(auto_error=False, description="A Baton API key: `Bearer bt_...`")
+
+
+def _request_id(request: Request) -> str:
+    state = request.scope.get("state", {})
+    return str(state.get("request_id") or f"req_{uuid.uuid4().hex}")
+
+
+async def _authenticate(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKeyRecord:
+    """Auth before anything else; the store lookup runs off the event loop."""
+    runtime = get_runtime()
+    header = request.headers.get("authorization")
+    return await anyio.to_thread.run_sync(runtime.authenticator.authenticate, header)
+
+
+Caller = Annotated[ApiKeyRecord, Depends(_authenticate)]
+
+
+def create_app(entry: Entry = "function_url") -> FastAPI:
+    """Build the ASGI app for one entry point."""
+    app = FastAPI(
+        title="Baton",
+        version=__version__,
+        description="OpenAI-compatible AI gateway. Errors use OpenAI's error shape.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    _install_error_handlers(app)
+
+    def context(request: Request, key: ApiKeyRecord, body: ChatCompletionRequest) -> RequestContext:
+        runtime = get_runtime()
+        settings = runtime.settings
+        limit = settings.request_timeout_s if entry == "function_url" else settings.http_api_timeout_s
+        requested = body.baton.timeout_s if body.baton else None
+        return RequestContext(
+            request_id=_request_id(request),
+            key=key,
+            request=body,
+            deadline=request_deadline(
+                runtime.clock, limit, platform_remaining_s(request.scope, runtime.clock), requested
+            ),
+            started_at=runtime.clock.monotonic(),
+        )
+
+    async def run(ctx: RequestContext) -> ChatCompletion:
+        if ctx.request.stream:
+            raise InvalidRequestError(
+                "Streaming is not available yet on this deployment; send stream=false.",
+                param="stream",
+                code="streaming_unavailable",
+            )
+        return await get_runtime().orchestrator.complete(ctx)
+
+    @app.post(
+        "/v1/chat/completions",
+        response_model=ChatCompletion,
+        tags=["OpenAI-compatible"],
+        summary="Create a chat completion (OpenAI's API)",
+    )
+    async def chat_completions(
+        request: Request, body: ChatCompletionRequest, key: Caller
+    ) -> JSONResponse:
+        ctx = context(request, key, body)
+        completion = await run(ctx)
+        return JSONResponse(completion.to_wire(), headers=ctx.response_headers())
+
+    @app.post(
+        "/v2/chat",
+        tags=["Baton"],
+        summary="Chat with Baton's options in the body; answers the completion plus a "
+        "'baton' object saying how it was served",
+    )
+    async def chat_v2(request: Request, body: ChatCompletionRequest, key: Caller) -> JSONResponse:
+        ctx = context(request, key, body)
+        completion = await run(ctx)
+        headers = ctx.response_headers()
+        payload: dict[str, Any] = completion.to_wire()
+        payload["baton"] = {
+            "request_id": ctx.request_id,
+            "provider": headers.get("x-baton-provider"),
+            "model": headers.get("x-baton-model"),
+            "cache": ctx.cache_status,
+            "dropped_params": ctx.dropped_params,
+            "degraded": sorted(ctx.degraded),
+        }
+        return JSONResponse(payload, headers=headers)
+
+    @app.post("/v2/chat/batch", tags=["Baton"], summary="Several chat requests in one call")
+    async def chat_batch(key: Caller) -> JSONResponse:
+        raise NotImplementedYetError("Batch requests are not available yet.")
+
+    @app.get("/v1/models", tags=["OpenAI-compatible"], summary="List the models Baton serves")
+    async def list_models(key: Caller) -> JSONResponse:
+        runtime = get_runtime()
+        data = [
+            {"id": model.id, "object": "model", "created": 0, "owned_by": model.provider}
+            for model in runtime.catalog
+            if runtime.registry.servable(model)
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        from baton.api.openapi import merged_openapi
+
+        return JSONResponse(merged_openapi())
+
+    app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=get_settings().max_body_bytes)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def baton_error(request: Request, exc: Exception) -> JSONResponse:
+        status, body, headers = error_response_parts(exc, _request_id(request))
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return await baton_error(request, validation_error(exc.errors()))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        error: BatonError
+        if exc.status_code == 404:
+            error = NotFoundError(
+                f"Unknown route {request.method} {request.url.path}.", code="unknown_route"
+            )
+        elif exc.status_code == 405:
+            error = MethodNotAllowedError(
+                f"Method {request.method} is not allowed on {request.url.path}."
+            )
+        else:
+            error = InvalidRequestError(str(exc.detail))
+        return await baton_error(request, error)
+
+    app.add_exception_handler(BatonError, baton_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+

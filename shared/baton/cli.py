@@ -1,0 +1,39 @@
+"""The ``baton`` command: ``serve``, ``keys``, ``invoke`` (and later ``batch``).
+
+Each subcommand lives in the module that owns its job and registers itself through a
+``register(subparsers)`` function; this file only wires them together, importing each
+lazily so ``baton keys`` does not pay for the web server's imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# subcommand -> module that defines register(subparsers)
+_SUBCOMMANDS = {
+    "serve": "baton.local.server",
+    "keys": "baton.keys_cli",
+    "invoke": "baton.local.invoke",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="baton", description="Baton AI gateway tools")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module_name in _SUBCOMMANDS.values():
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; each subcommand sets ``func`` returning an exit code."""
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
