@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from baton.clock import Clock
-from baton.kv.client import REDIS_DOWN_ERRORS
+from baton.kv.exceptions import RedisUnavailableError
 from baton.store.base import Store
 from baton.usage import UsageRecord
 
@@ -87,7 +87,7 @@ class UsageRecorder:
         try:
             await record_usage(self._redis(), record, self._clock)
             return False
-        except REDIS_DOWN_ERRORS as exc:
+        except RedisUnavailableError as exc:
             logger.warning(
                 "Redis unreachable; usage written to the store directly",
                 extra={"request_id": record.request_id, "error": type(exc).__name__},

@@ -18,12 +18,45 @@ from baton.errors import BatonError, InvalidRequestError, internal_error_body
 logger = Logger(service="baton", child=True)
 
 
+# Pydantic names the member of a tagged union in an error's location ("messages", 0,
+# "user", "content"); OpenAI's param is "messages[0].content". These are the tags.
+_UNION_TAGS = frozenset(
+    {"system", "developer", "user", "assistant", "tool", "function"}
+    | {"text", "image_url", "input_audio", "file", "refusal"}
+)
+_TAGGED_LISTS = frozenset({"messages", "content"})
+_TYPE_NAMES = frozenset({"str", "int", "float", "bool", "list", "dict"})
+
+
+def openai_param(location: Sequence[Any]) -> str | None:
+    """Pydantic's error location as OpenAI writes a ``param``: ``messages[0].content``."""
+    parts: list[str] = []
+    kept: list[Any] = []  # the location without type names; a dropped tag leaves None
+    for part in location:
+        if part == "body" and not kept:
+            continue
+        if isinstance(part, str) and ("[" in part or part in _TYPE_NAMES):
+            continue  # pydantic names the union member's type; not a field
+        if isinstance(part, int):
+            if parts:
+                parts[-1] += f"[{part}]"
+        elif len(kept) >= 2 and isinstance(kept[-1], int) and kept[-2] in _TAGGED_LISTS:
+            if part in _UNION_TAGS:
+                kept.append(None)
+                continue
+            parts.append(part)
+        else:
+            parts.append(str(part))
+        kept.append(part)
+    return ".".join(parts) or None
+
+
 def validation_error(errors: Sequence[Any]) -> InvalidRequestError:
     """A 400 describing pydantic's first error (and how many more there are)."""
     if not errors:
         return InvalidRequestError("The request body is not valid.")
     first = errors[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body",)]
+    param = openai_param(first.get("loc", ()))
     kind = first.get("type", "")
     if kind == "json_invalid":
         return InvalidRequestError(
@@ -31,9 +64,8 @@ def validation_error(errors: Sequence[Any]) -> InvalidRequestError:
             f"{first.get('ctx', {}).get('error', 'could not parse it')}.",
             code="invalid_json",
         )
-    if kind == "missing" and not location:
+    if kind == "missing" and param is None:
         return InvalidRequestError("The request body is missing; send a JSON object.")
-    param = ".".join(location) or None
     message = first.get("msg", "invalid value")
     if kind == "extra_forbidden":
         message = "Unrecognized request argument supplied"
