@@ -72,9 +72,7 @@ class FakeServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            Starlette(routes=self.routes), log_level="warning", lifespan="off"
-        )
+        config = uvicorn.Config(Starlette(routes=self.routes), log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
@@ -113,9 +111,7 @@ class FakeServer:
     # --- helpers for the provider apps -------------------------------------------
     async def record(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json() if await request.body() else {}
-        self.requests.append(
-            RecordedRequest(request.url.path, dict(request.headers), body)
-        )
+        self.requests.append(RecordedRequest(request.url.path, dict(request.headers), body))
         return body
 
     async def apply_fault(self, fault: Fault) -> Response | None:

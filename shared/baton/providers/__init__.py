@@ -1,1 +1,1 @@
-"""Provider adapters: one module per provider, all behind :class:`~baton.providers.base.Provider`."""
+"""Provider adapters: one module per provider, behind :class:`baton.providers.base.Provider`."""

@@ -24,6 +24,7 @@ from baton.errors import (
     BatonError,
     InvalidRequestError,
     NotFoundError,
+    PayloadTooLargeError,
     UpstreamError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
@@ -120,6 +121,8 @@ def error_from_status(
         )
     if status == 404:
         return NotFoundError(text, param="model", code="upstream_model_not_found")
+    if status == 413:
+        return PayloadTooLargeError(text, code="upstream_request_too_large")
     if status in (408, 504):
         return UpstreamTimeoutError(text, provider=provider, upstream_status=status)
     if status in (429, 503, 529):
@@ -140,5 +143,6 @@ def is_context_length_message(message: str) -> bool:
             "too long",
             "maximum context",
             "too many tokens",
+            "exceeds the maximum number of tokens",  # Gemini
         )
     )

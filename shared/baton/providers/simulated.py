@@ -53,13 +53,23 @@ class SimulatedProvider:
 
     name = "simulated"
     supported_fields = frozenset(
-        {"temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "n",
-         "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort"}
+        {
+            "temperature",
+            "top_p",
+            "max_tokens",
+            "max_completion_tokens",
+            "stop",
+            "seed",
+            "n",
+            "tools",
+            "tool_choice",
+            "parallel_tool_calls",
+            "response_format",
+            "reasoning_effort",
+        }
     )
 
-    def __init__(
-        self, clock: Clock, latency_ms: float = 0.0, failure_rate: float = 0.0
-    ) -> None:
+    def __init__(self, clock: Clock, latency_ms: float = 0.0, failure_rate: float = 0.0) -> None:
         self._clock = clock
         self._latency_s = latency_ms / 1000
         self._failure_rate = failure_rate
@@ -144,13 +154,12 @@ class SimulatedProvider:
     @staticmethod
     def _answer(call: ProviderCall, prompt: str) -> tuple[ResponseMessage, FinishReason, str]:
         request = call.request
-        forced = request.tool_choice not in (None, "auto", "none") and request.tools
-        if forced and request.tools:
-            choice = request.tool_choice
+        choice = request.tool_choice
+        if request.tools and choice is not None and choice not in ("auto", "none"):
             name = (
-                choice.function.get("name", request.tools[0].function.name)
-                if not isinstance(choice, str)
-                else request.tools[0].function.name
+                request.tools[0].function.name
+                if isinstance(choice, str)
+                else choice.function.get("name", request.tools[0].function.name)
             )
             arguments = json.dumps({"simulated": True, "prompt_chars": len(prompt)})
             tool_call = ToolCall(
