@@ -20,17 +20,21 @@ _SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand, or only ``only`` (so only its module loads)."""
     parser = argparse.ArgumentParser(prog="baton", description="Baton AI gateway tools")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for module_name in _SUBCOMMANDS.values():
-        importlib.import_module(module_name).register(subparsers)
+    for name, module_name in _SUBCOMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; each subcommand sets ``func`` returning an exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    chosen = arguments[0] if arguments and arguments[0] in _SUBCOMMANDS else None
+    args = build_parser(chosen).parse_args(arguments)
     code: int = args.func(args)
     return code
 
