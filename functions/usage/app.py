@@ -6,9 +6,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from baton.api.usage import app
 from baton.api.lifecycle import init_container
 from baton.api.logging import logger
+from baton.api.usage import app
 
 init_container()
 

@@ -1,0 +1,1 @@
+"""Local development: the dev server and the embedded services behind ``make run``."""
