@@ -31,7 +31,7 @@ $(VENV)/.deploy: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/baton serve
 
-test: $(STAMP)
+test: $(VENV)/.deploy
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)

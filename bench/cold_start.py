@@ -71,8 +71,12 @@ def run() -> dict[str, object]:
         results: dict[str, dict[str, float]] = {}
         for name in FUNCTIONS:
             path = str(ROOT / "functions" / name / "app.py")
-            lazy = _median_ms(_LOAD_FUNCTION, [path], {**base_env, "BATON_PRELOAD_PROVIDERS": "false"})
-            eager = _median_ms(_LOAD_FUNCTION, [path], {**base_env, "BATON_PRELOAD_PROVIDERS": "true"})
+            lazy = _median_ms(
+                _LOAD_FUNCTION, [path], {**base_env, "BATON_PRELOAD_PROVIDERS": "false"}
+            )
+            eager = _median_ms(
+                _LOAD_FUNCTION, [path], {**base_env, "BATON_PRELOAD_PROVIDERS": "true"}
+            )
             results[name] = {"lazy_ms": round(lazy, 1), "preloaded_ms": round(eager, 1)}
         sdks = _median_ms(_IMPORT_SDKS, [], base_env)
     return {"runs_per_case": RUNS, "functions": results, "import_all_sdks_ms": round(sdks, 1)}
@@ -86,7 +90,7 @@ def render(result: dict[str, object]) -> str:
         f"Median of {result['runs_per_case']} fresh interpreters each. "
         f"Importing openai + anthropic + google-genai eagerly: **{sdks} ms**.",
         "",
-        "| function | init, lazy SDKs (ms) | init, providers preloaded (ms) | lazy / eager-SDK import |",
+        "| function | init, lazy SDKs (ms) | init, preloaded (ms) | lazy / eager-SDK import |",
         "| --- | ---: | ---: | ---: |",
     ]
     for name, row in functions.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import cold_start  # noqa: E402
+from bench import cold_start
 
 
 def machine() -> str:

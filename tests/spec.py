@@ -8,7 +8,7 @@ The spec is OpenAPI 3.1, whose schema objects are JSON Schema 2020-12.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ BASE = "urn:openai-spec"
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
     document = json.loads(SCHEMAS.read_text())
-    return Registry().with_resource(BASE, Resource.from_contents(document, default_specification=_spec()))
+    return Registry().with_resource(
+        BASE, Resource.from_contents(document, default_specification=_spec())
+    )
 
 
 def _spec():  # type: ignore[no-untyped-def]
@@ -31,7 +33,7 @@ def _spec():  # type: ignore[no-untyped-def]
     return DRAFT202012
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(schema_name: str) -> Draft202012Validator:
     schema = {"$ref": f"{BASE}#/components/schemas/{schema_name}"}
     return Draft202012Validator(schema, registry=_registry())

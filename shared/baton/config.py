@@ -57,9 +57,7 @@ class Settings(BaseSettings):
     redis_cluster: bool = Field(
         default=False, description="Connect with the cluster protocol (ElastiCache Serverless)."
     )
-    store: StoreKind = Field(
-        default="embedded", description="Where API keys and aggregates live."
-    )
+    store: StoreKind = Field(default="embedded", description="Where API keys and aggregates live.")
     data_dir: Path = Field(
         default=Path(".baton"), description="Folder of the embedded store and embedded Redis."
     )
@@ -72,7 +70,7 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(
         default=None,
         validation_alias=_env("OPENAI_API_KEY"),
-        description="OpenAI key; unset: OpenAI models are simulated locally, refused deployed.",
+        description="OpenAI key; unset: its models are simulated locally, refused deployed.",
     )
     openai_base_url: str | None = Field(
         default=None,
@@ -82,7 +80,7 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(
         default=None,
         validation_alias=_env("ANTHROPIC_API_KEY"),
-        description="Anthropic key; unset: Anthropic models are simulated locally, refused deployed.",
+        description="Anthropic key; unset: its models are simulated locally, refused deployed.",
     )
     anthropic_base_url: str | None = Field(
         default=None,
@@ -92,7 +90,7 @@ class Settings(BaseSettings):
     gemini_api_key: str | None = Field(
         default=None,
         validation_alias=_env("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-        description="Gemini key; unset: Google models are simulated locally, refused deployed.",
+        description="Gemini key; unset: its models are simulated locally, refused deployed.",
     )
     gemini_base_url: str | None = Field(
         default=None,
@@ -108,14 +106,26 @@ class Settings(BaseSettings):
         default=None,
         description="Import provider SDKs at init. Default: on under SnapStart, else lazy.",
     )
-    simulated_enabled: bool = Field(
-        default=True, description="Serve the simulated/* models."
-    )
+    simulated_enabled: bool = Field(default=True, description="Serve the simulated/* models.")
     simulated_latency_ms: float = Field(
         default=0.0, ge=0, description="Added latency of a simulated answer."
     )
     simulated_failure_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of simulated calls that fail with 503."
+    )
+
+    # --- CloudFront front door ------------------------------------------------------------
+    origin_header: str | None = Field(
+        default=None,
+        description="With CloudFront in front: the header CloudFront adds to every request. "
+        "Set, the Function URL refuses requests without the right value (403).",
+    )
+    origin_secret: str | None = Field(
+        default=None, description="The expected value of origin_header (local use)."
+    )
+    origin_secret_parameter: str | None = Field(
+        default=None,
+        description="Secrets Manager secret holding the expected value of origin_header.",
     )
 
     # --- request handling ---------------------------------------------------------------
@@ -137,6 +147,23 @@ class Settings(BaseSettings):
         gt=0,
         lt=30,
         description="Deadline on the HTTP API, below API Gateway's 30 s integration limit.",
+    )
+    stream_max_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Longest a stream may run. On Lambda a client that disconnects does "
+        "not stop the function, so this (with max_tokens) bounds what it can cost.",
+    )
+    stream_keepalive_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="While the model thinks before its first token, an SSE comment is "
+        "sent this often; an error before then still gets its own HTTP status.",
+    )
+    stream_idle_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="An upstream stream that sends nothing for this long is failed.",
     )
     default_cache_mode: CacheMode = Field(
         default="exact",

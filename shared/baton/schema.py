@@ -325,7 +325,7 @@ def _wire(model: BaseModel, required_nulls: dict[str, tuple[str, ...]]) -> dict[
             next_targets: list[dict[str, Any]] = []
             for target in targets:
                 value = target.get(part)
-                next_targets.extend(value if isinstance(value, list) else [value])
+                next_targets.extend(value if isinstance(value, list) else [value] if value else [])
             targets = [t for t in next_targets if isinstance(t, dict)]
         for target in targets:
             for key in keys:

@@ -20,12 +20,12 @@ MESSAGES = [
 
 
 def client(server: LocalServer, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=server.openai_base_url, api_key=key or server.key, max_retries=0
-    )
+    return openai.OpenAI(base_url=server.openai_base_url, api_key=key or server.key, max_retries=0)
 
 
-def post(server: LocalServer, path: str, body: Any, key: str | None = "default", **kw: Any) -> httpx.Response:
+def post(
+    server: LocalServer, path: str, body: Any, key: str | None = "default", **kw: Any
+) -> httpx.Response:
     headers = {"content-type": "application/json"}
     if key is not None:
         headers["authorization"] = f"Bearer {server.key if key == 'default' else key}"
@@ -33,7 +33,9 @@ def post(server: LocalServer, path: str, body: Any, key: str | None = "default",
     return httpx.post(f"{server.url}{path}", content=content, headers=headers, timeout=10, **kw)
 
 
-def assert_openai_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+def assert_openai_error(
+    response: httpx.Response, status: int, code: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert_valid("ErrorResponse", body)
@@ -47,7 +49,8 @@ def assert_openai_error(response: httpx.Response, status: int, code: str | None 
 
 def test_sdk_completion_is_a_valid_openai_response(local_server: LocalServer) -> None:
     raw = client(local_server).chat.completions.with_raw_response.create(
-        model="simulated/echo", messages=MESSAGES  # type: ignore[arg-type]
+        model="simulated/echo",
+        messages=MESSAGES,  # type: ignore[arg-type]
     )
     assert_valid("CreateChatCompletionResponse", json.loads(raw.text))
     completion = raw.parse()
@@ -62,7 +65,8 @@ def test_sdk_completion_is_a_valid_openai_response(local_server: LocalServer) ->
 
 def test_provider_without_key_is_simulated_locally(local_server: LocalServer) -> None:
     raw = client(local_server).chat.completions.with_raw_response.create(
-        model="anthropic/claude-haiku-4-5", messages=MESSAGES  # type: ignore[arg-type]
+        model="anthropic/claude-haiku-4-5",
+        messages=MESSAGES,  # type: ignore[arg-type]
     )
     assert raw.headers["x-baton-provider"] == "simulated"
     assert raw.headers["x-baton-model"] == "anthropic/claude-haiku-4-5"
@@ -76,32 +80,51 @@ def test_models_lists_the_catalog(local_server: LocalServer) -> None:
 
 
 def test_missing_key_is_401(local_server: LocalServer) -> None:
-    body = assert_openai_error(post(local_server, "/v1/chat/completions", {"model": "simulated/echo", "messages": MESSAGES}, key=None), 401)
+    body = assert_openai_error(
+        post(
+            local_server,
+            "/v1/chat/completions",
+            {"model": "simulated/echo", "messages": MESSAGES},
+            key=None,
+        ),
+        401,
+    )
     assert "Authorization" in body["error"]["message"] or "key" in body["error"]["message"]
 
 
 def test_wrong_key_is_401_through_the_sdk(local_server: LocalServer) -> None:
     with pytest.raises(openai.AuthenticationError) as raised:
         client(local_server, key="bt_wrong_key").chat.completions.create(
-            model="simulated/echo", messages=MESSAGES  # type: ignore[arg-type]
+            model="simulated/echo",
+            messages=MESSAGES,  # type: ignore[arg-type]
         )
     assert raised.value.status_code == 401
     assert "bt_wrong_key" not in str(raised.value.body)
 
 
 def test_broken_json_is_400(local_server: LocalServer) -> None:
-    body = assert_openai_error(post(local_server, "/v1/chat/completions", b'{"model": "simulated/echo", "messages": ['), 400, "invalid_json")
+    body = assert_openai_error(
+        post(local_server, "/v1/chat/completions", b'{"model": "simulated/echo", "messages": ['),
+        400,
+        "invalid_json",
+    )
     assert "JSON" in body["error"]["message"]
 
 
 def test_missing_messages_is_400(local_server: LocalServer) -> None:
-    body = assert_openai_error(post(local_server, "/v1/chat/completions", {"model": "simulated/echo"}), 400)
+    body = assert_openai_error(
+        post(local_server, "/v1/chat/completions", {"model": "simulated/echo"}), 400
+    )
     assert body["error"]["param"] == "messages"
 
 
 def test_invalid_field_value_names_the_param(local_server: LocalServer) -> None:
     body = assert_openai_error(
-        post(local_server, "/v1/chat/completions", {"model": "simulated/echo", "messages": MESSAGES, "temperature": 7}),
+        post(
+            local_server,
+            "/v1/chat/completions",
+            {"model": "simulated/echo", "messages": MESSAGES, "temperature": 7},
+        ),
         400,
     )
     assert body["error"]["param"] == "temperature"
@@ -109,15 +132,27 @@ def test_invalid_field_value_names_the_param(local_server: LocalServer) -> None:
 
 def test_unknown_field_is_rejected(local_server: LocalServer) -> None:
     body = assert_openai_error(
-        post(local_server, "/v1/chat/completions", {"model": "simulated/echo", "messages": MESSAGES, "temprature": 0}),
+        post(
+            local_server,
+            "/v1/chat/completions",
+            {"model": "simulated/echo", "messages": MESSAGES, "temprature": 0},
+        ),
         400,
     )
     assert body["error"]["param"] == "temprature"
 
 
 def test_unknown_model_is_404_and_bare_name_is_400(local_server: LocalServer) -> None:
-    assert_openai_error(post(local_server, "/v1/chat/completions", {"model": "openai/nope", "messages": MESSAGES}), 404, "model_not_found")
-    assert_openai_error(post(local_server, "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES}), 400, "model_not_qualified")
+    assert_openai_error(
+        post(local_server, "/v1/chat/completions", {"model": "openai/nope", "messages": MESSAGES}),
+        404,
+        "model_not_found",
+    )
+    assert_openai_error(
+        post(local_server, "/v1/chat/completions", {"model": "gpt-4o", "messages": MESSAGES}),
+        400,
+        "model_not_qualified",
+    )
 
 
 def test_oversized_body_is_413(local_server: LocalServer) -> None:
@@ -131,7 +166,11 @@ def test_unknown_route_is_404(local_server: LocalServer) -> None:
 
 
 def test_v2_chat_reports_how_it_was_served(local_server: LocalServer) -> None:
-    response = post(local_server, "/v2/chat", {"model": "simulated/echo", "messages": MESSAGES, "baton": {"cache_mode": "off"}})
+    response = post(
+        local_server,
+        "/v2/chat",
+        {"model": "simulated/echo", "messages": MESSAGES, "baton": {"cache_mode": "off"}},
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["baton"]["provider"] == "simulated"
@@ -155,17 +194,29 @@ def test_health_without_and_with_key(local_server: LocalServer) -> None:
     assert detailed["store"]["reachable"] is True
     assert detailed["providers"]["simulated"] == "live"
     assert detailed["providers"]["openai"] == "simulated"
-    bad = httpx.get(f"{local_server.url}/v2/health", headers={"authorization": "Bearer nope"}, timeout=5)
+    bad = httpx.get(
+        f"{local_server.url}/v2/health", headers={"authorization": "Bearer nope"}, timeout=5
+    )
     assert_openai_error(bad, 401)
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/v2/route-suggest"), ("GET", "/v2/usage"), ("GET", "/v2/usage/export"), ("DELETE", "/v2/usage"), ("POST", "/v2/chat/batch")],
+    [
+        ("POST", "/v2/route-suggest"),
+        ("GET", "/v2/usage"),
+        ("GET", "/v2/usage/export"),
+        ("DELETE", "/v2/usage"),
+        ("POST", "/v2/chat/batch"),
+    ],
 )
-def test_routes_of_later_issues_answer_501_after_auth(local_server: LocalServer, method: str, path: str) -> None:
+def test_routes_of_later_issues_answer_501_after_auth(
+    local_server: LocalServer, method: str, path: str
+) -> None:
     headers = {"authorization": f"Bearer {local_server.key}", "content-type": "application/json"}
-    response = httpx.request(method, f"{local_server.url}{path}", headers=headers, content=b"{}", timeout=5)
+    response = httpx.request(
+        method, f"{local_server.url}{path}", headers=headers, content=b"{}", timeout=5
+    )
     assert_openai_error(response, 501, "not_implemented")
     anonymous = httpx.request(method, f"{local_server.url}{path}", content=b"{}", timeout=5)
     assert_openai_error(anonymous, 401)
@@ -174,9 +225,15 @@ def test_routes_of_later_issues_answer_501_after_auth(local_server: LocalServer,
 def test_openapi_describes_every_route(local_server: LocalServer) -> None:
     document = httpx.get(f"{local_server.url}/openapi.json", timeout=5).json()
     expected = {
-        ("/v1/chat/completions", "post"), ("/v1/models", "get"), ("/v2/chat", "post"),
-        ("/v2/chat/batch", "post"), ("/v2/route-suggest", "post"), ("/v2/health", "get"),
-        ("/v2/usage", "get"), ("/v2/usage/export", "get"), ("/v2/usage", "delete"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
+        ("/v2/chat", "post"),
+        ("/v2/chat/batch", "post"),
+        ("/v2/route-suggest", "post"),
+        ("/v2/health", "get"),
+        ("/v2/usage", "get"),
+        ("/v2/usage/export", "get"),
+        ("/v2/usage", "delete"),
     }
     present = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert expected <= present

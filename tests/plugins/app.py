@@ -27,17 +27,19 @@ class AppClient:
     key: str
     user: str
 
-    async def chat(self, body: dict[str, Any], path: str = "/v1/chat/completions") -> httpx.Response:
-        return await self.http.post(path, json=body, headers={"authorization": f"Bearer {self.key}"})
+    async def chat(
+        self, body: dict[str, Any], path: str = "/v1/chat/completions"
+    ) -> httpx.Response:
+        return await self.http.post(
+            path, json=body, headers={"authorization": f"Bearer {self.key}"}
+        )
 
 
 AppFactory = Callable[..., Any]
 
 
 @pytest.fixture
-def make_app(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
-) -> AppFactory:
+def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> AppFactory:
     """``async with make_app(env={...}, overrides=KeyOverrides(...)) as app: ...``"""
 
     @asynccontextmanager

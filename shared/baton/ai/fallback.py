@@ -3,40 +3,80 @@
 Today a request's chain is its one resolved model and it is tried once; retries
 (``retry.py``), the circuit breaker and fallback chains extend :class:`ProviderInvoker`
 without changing its callers. What it guarantees already: no call starts after the
-deadline, and an upstream that outlives the deadline ends in a 504 in OpenAI's shape,
-never a platform timeout.
+deadline, an upstream that outlives the deadline ends in a 504 in OpenAI's shape (never
+a platform timeout), and a stream that goes quiet for longer than the idle timeout is
+failed rather than left hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 
 from baton.ai.context import RequestContext
 from baton.errors import UpstreamTimeoutError
-from baton.providers.base import Provider, ProviderCall, ProviderResult
+from baton.providers.base import Provider, ProviderCall, ProviderResult, StreamItem
 from baton.schema import ChatCompletionRequest
 
 
 class ProviderInvoker:
     """Calls the provider for a request (today: one attempt on the resolved model)."""
 
-    async def complete(
+    def __init__(self, stream_idle_timeout_s: float) -> None:
+        self._idle_timeout_s = stream_idle_timeout_s
+
+    def _call(
         self, ctx: RequestContext, provider: Provider, request: ChatCompletionRequest
-    ) -> ProviderResult:
+    ) -> ProviderCall:
         assert ctx.model is not None
         remaining = ctx.deadline.remaining()
         if remaining <= 0:
             raise _deadline_error(ctx)
-        call = ProviderCall(
+        ctx.answered_by = provider.name
+        return ProviderCall(
             request=request, model=ctx.model, timeout_s=remaining, request_id=ctx.request_id
         )
-        ctx.answered_by = provider.name
+
+    async def complete(
+        self, ctx: RequestContext, provider: Provider, request: ChatCompletionRequest
+    ) -> ProviderResult:
+        call = self._call(ctx, provider, request)
         try:
             # The adapter's SDK timeout is the first guard; this one also bounds time
             # spent outside the HTTP exchange (connection setup, slow parsing).
-            return await asyncio.wait_for(provider.complete(call), timeout=remaining)
+            async with asyncio.timeout(call.timeout_s):
+                return await provider.complete(call)
         except TimeoutError as exc:
             raise _deadline_error(ctx) from exc
+
+    async def stream(
+        self, ctx: RequestContext, provider: Provider, request: ChatCompletionRequest
+    ) -> AsyncGenerator[StreamItem, None]:
+        """The provider's stream, each wait bounded by the idle timeout and the deadline."""
+        call = self._call(ctx, provider, request)
+        upstream = provider.stream(call)
+        try:
+            while True:
+                remaining = ctx.deadline.remaining()
+                wait = min(self._idle_timeout_s, remaining)
+                try:
+                    async with asyncio.timeout(wait):
+                        item = await anext(upstream)
+                except StopAsyncIteration:
+                    return
+                except TimeoutError as exc:
+                    if wait < self._idle_timeout_s:
+                        raise _deadline_error(ctx) from exc
+                    raise UpstreamTimeoutError(
+                        f"The upstream stream sent nothing for {self._idle_timeout_s:g} s.",
+                        provider=ctx.answered_by,
+                        code="upstream_stream_stalled",
+                    ) from exc
+                yield item
+        finally:
+            close = getattr(upstream, "aclose", None)  # adapters are async generators
+            if close is not None:
+                await close()
 
 
 def _deadline_error(ctx: RequestContext) -> UpstreamTimeoutError:

@@ -11,7 +11,7 @@ numbers and never the prompt, completion or key.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,7 +55,7 @@ class UsageRecorder:
 
     def __init__(
         self,
-        redis: Callable[[], Any],
+        redis: Callable[[], Awaitable[Any]],
         store: Store,
         clock: Clock,
     ) -> None:
@@ -85,7 +85,7 @@ class UsageRecorder:
             },
         )
         try:
-            await record_usage(self._redis(), record, self._clock)
+            await record_usage(await self._redis(), record, self._clock)
             return False
         except RedisUnavailableError as exc:
             logger.warning(

@@ -5,12 +5,17 @@
 
 Auth happens at the entry point (it needs the raw header) and hands over the key's
 record; every other step is one object with one job, injected here so each can be
-replaced, switched off or tested alone.
+replaced, switched off or tested alone. Buffered and streamed requests pass the same
+steps in the same order; a stream's usage is recorded when it ends, however it ends
+(completed, broken upstream, or abandoned by the client).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+
+import anyio
 
 from baton.ai.context import RequestContext
 from baton.ai.fallback import ProviderInvoker
@@ -24,8 +29,10 @@ from baton.errors import BatonError, PermissionDeniedError
 from baton.kv.cache import ResponseCache
 from baton.kv.deduplication import Deduplicator
 from baton.kv.rate_limit import RateLimiter
+from baton.providers.base import Provider
 from baton.providers.registry import ProviderRegistry
-from baton.schema import ChatCompletion
+from baton.schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from baton.tokens import estimate_prompt_tokens, estimate_text_tokens
 from baton.usage import TokenUsage, UsageRecord
 from baton.validation import check_request_limits
 
@@ -44,8 +51,8 @@ class Orchestrator:
     invoker: ProviderInvoker
     recorder: UsageRecorder
 
-    async def complete(self, ctx: RequestContext) -> ChatCompletion:
-        """A buffered chat completion; ``ctx`` collects the response headers."""
+    async def _prepare(self, ctx: RequestContext) -> tuple[Provider, ChatCompletionRequest]:
+        """Validate, route, fit to the provider and admit: the steps before any answer."""
         check_request_limits(ctx.request, self.settings)
         ctx.model = self.router.resolve(ctx.request)
         _check_allowed(ctx)
@@ -54,12 +61,15 @@ class Orchestrator:
             ctx.request, provider, self.settings.drop_unsupported_params
         )
         await self.rate_limiter.admit(ctx)
+        return provider, request
 
+    async def complete(self, ctx: RequestContext) -> ChatCompletion:
+        """A buffered chat completion; ``ctx`` collects the response headers."""
+        provider, request = await self._prepare(ctx)
         cached = await self.cache.lookup(ctx)
         if cached is not None:
             await self._record(ctx, TokenUsage(), status="ok")
             return cached
-
         try:
             result = await self.dedup.run(
                 ctx, lambda: self.invoker.complete(ctx, provider, request)
@@ -72,10 +82,66 @@ class Orchestrator:
         await self._record(ctx, result.tokens, status="ok")
         return result.completion
 
+    async def stream(self, ctx: RequestContext) -> AsyncGenerator[ChatCompletionChunk, None]:
+        """OpenAI chunks as the provider produces them.
+
+        Errors before the first chunk propagate from the first ``anext`` (so the entry
+        point can still answer with a status code); later ones end the iteration. The
+        closing usage chunk is yielded when the caller asked for it
+        (``stream_options.include_usage``). Streamed requests bypass the cache and
+        deduplication until those steps learn to replay streams.
+        """
+        provider, request = await self._prepare(ctx)
+        ctx.cache_status = "bypass"
+        upstream = self.invoker.stream(ctx, provider, request)
+        progress = _StreamProgress()
+        status, error_code = "cancelled", None
+        try:
+            async for item in upstream:
+                if isinstance(item, TokenUsage):
+                    progress.tokens = item
+                    continue
+                progress.saw(item)
+                yield item
+            status = "ok"
+            options = ctx.request.stream_options
+            if options is not None and options.include_usage and progress.last is not None:
+                yield progress.usage_chunk(self._tokens(ctx, progress))
+        except BatonError as exc:
+            status, error_code = "error", exc.code
+            raise
+        finally:
+            # Shielded: a client that went away cancels this task, and the upstream
+            # must still be closed and what was generated still counted.
+            with anyio.CancelScope(shield=True):
+                await upstream.aclose()
+                tokens = self._tokens(ctx, progress)
+                await self.rate_limiter.settle(ctx, tokens)
+                await self._record(ctx, tokens, status=status, error_code=error_code)
+
+    @staticmethod
+    def _tokens(ctx: RequestContext, progress: _StreamProgress) -> TokenUsage:
+        """The provider's usage or, for a stream that ended before reporting it, an
+        estimate from the prompt and what was streamed (so nothing goes uncounted)."""
+        if progress.tokens is not None:
+            return progress.tokens
+        if progress.last is None:
+            return TokenUsage()
+        return TokenUsage(
+            input_tokens=estimate_prompt_tokens(ctx.request),
+            output_tokens=estimate_text_tokens(progress.text),
+        )
+
     async def _record(
-        self, ctx: RequestContext, tokens: TokenUsage, *, status: str, error_code: str | None = None
+        self,
+        ctx: RequestContext,
+        tokens: TokenUsage,
+        *,
+        status: str,
+        error_code: str | None = None,
     ) -> None:
         assert ctx.model is not None
+        simulated = ctx.answered_by == "simulated"
         record = UsageRecord(
             request_id=ctx.request_id,
             tenant=ctx.tenant,
@@ -83,9 +149,7 @@ class Orchestrator:
             provider=ctx.answered_by or ctx.model.provider,
             model=ctx.model.id,
             tokens=tokens,
-            cost_micro_usd=cost_micro_usd(ctx.model, tokens)
-            if ctx.answered_by != "simulated"
-            else 0,
+            cost_micro_usd=0 if simulated else cost_micro_usd(ctx.model, tokens),
             latency_ms=(self.clock.monotonic() - ctx.started_at) * 1000,
             created_at=self.clock.time(),
             status=status,
@@ -95,6 +159,40 @@ class Orchestrator:
         )
         if await self.recorder.record(record):
             ctx.degraded.add("usage")
+
+
+class _StreamProgress:
+    """What a stream has produced so far: enough to count it if it ends early."""
+
+    def __init__(self) -> None:
+        self.tokens: TokenUsage | None = None
+        self.last: ChatCompletionChunk | None = None
+        self._pieces: list[str] = []
+
+    def saw(self, chunk: ChatCompletionChunk) -> None:
+        self.last = chunk
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.content:
+                self._pieces.append(delta.content)
+            for call in delta.tool_calls or []:
+                if call.function:
+                    self._pieces.append(call.function.get("arguments", ""))
+
+    @property
+    def text(self) -> str:
+        return "".join(self._pieces)
+
+    def usage_chunk(self, tokens: TokenUsage) -> ChatCompletionChunk:
+        """OpenAI's closing chunk: no choices, the usage of the whole stream."""
+        assert self.last is not None
+        return ChatCompletionChunk(
+            id=self.last.id,
+            created=self.last.created,
+            model=self.last.model,
+            choices=[],
+            usage=tokens.to_openai(),
+        )
 
 
 def _check_allowed(ctx: RequestContext) -> None:

@@ -15,9 +15,7 @@ def fit_to_provider(
     request: ChatCompletionRequest, provider: Provider, drop_unsupported: bool
 ) -> tuple[ChatCompletionRequest, list[str]]:
     """The request with unsupported fields removed, and their names (sorted)."""
-    unsupported = sorted(
-        request.explicit_fields() - COMMON_FIELDS - provider.supported_fields
-    )
+    unsupported = sorted(request.explicit_fields() - COMMON_FIELDS - provider.supported_fields)
     if not unsupported:
         return request, []
     if not drop_unsupported:

@@ -16,7 +16,7 @@ def init_container() -> None:
     """Build the runtime now (preloading providers under SnapStart) and hook restores."""
     get_runtime()
     try:
-        from snapshot_restore_py import register_after_restore  # type: ignore[import-not-found]
+        from snapshot_restore_py import register_after_restore
     except ImportError:  # not on Lambda, or a runtime without SnapStart support
         return
     register_after_restore(after_restore)

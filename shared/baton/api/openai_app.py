@@ -14,16 +14,19 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baton import __version__
 from baton.ai.context import RequestContext
-from baton.config import get_settings
 from baton.api.deadline import platform_remaining_s, request_deadline
 from baton.api.errors import error_response_parts, validation_error
+from baton.api.lifecycle import after_restore
 from baton.api.middleware import RequestIdAndSizeLimit
+from baton.api.origin import OriginGuard
+from baton.api.sse import open_stream
+from baton.config import get_settings
 from baton.errors import (
     BatonError,
     InvalidRequestError,
@@ -73,7 +76,12 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
     def context(request: Request, key: ApiKeyRecord, body: ChatCompletionRequest) -> RequestContext:
         runtime = get_runtime()
         settings = runtime.settings
-        limit = settings.request_timeout_s if entry == "function_url" else settings.http_api_timeout_s
+        if entry == "http_api":
+            limit = settings.http_api_timeout_s
+        elif body.stream:
+            limit = settings.stream_max_seconds
+        else:
+            limit = settings.request_timeout_s
         requested = body.baton.timeout_s if body.baton else None
         return RequestContext(
             request_id=_request_id(request),
@@ -85,14 +93,21 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
             started_at=runtime.clock.monotonic(),
         )
 
-    async def run(ctx: RequestContext) -> ChatCompletion:
-        if ctx.request.stream:
+    async def stream(ctx: RequestContext) -> Response:
+        if entry == "http_api":
             raise InvalidRequestError(
-                "Streaming is not available yet on this deployment; send stream=false.",
+                "This API Gateway route is buffered; stream from the OpenAI endpoint "
+                "(the Function URL) instead, or send stream=false.",
                 param="stream",
                 code="streaming_unavailable",
             )
-        return await get_runtime().orchestrator.complete(ctx)
+        runtime = get_runtime()
+        return await open_stream(
+            runtime.orchestrator.stream(ctx),
+            ctx.response_headers,
+            ctx.request_id,
+            runtime.settings.stream_keepalive_s,
+        )
 
     @app.post(
         "/v1/chat/completions",
@@ -102,9 +117,11 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
     )
     async def chat_completions(
         request: Request, body: ChatCompletionRequest, key: Caller
-    ) -> JSONResponse:
+    ) -> Response:
         ctx = context(request, key, body)
-        completion = await run(ctx)
+        if body.stream:
+            return await stream(ctx)
+        completion = await get_runtime().orchestrator.complete(ctx)
         return JSONResponse(completion.to_wire(), headers=ctx.response_headers())
 
     @app.post(
@@ -113,9 +130,11 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
         summary="Chat with Baton's options in the body; answers the completion plus a "
         "'baton' object saying how it was served",
     )
-    async def chat_v2(request: Request, body: ChatCompletionRequest, key: Caller) -> JSONResponse:
+    async def chat_v2(request: Request, body: ChatCompletionRequest, key: Caller) -> Response:
         ctx = context(request, key, body)
-        completion = await run(ctx)
+        if body.stream:
+            return await stream(ctx)
+        completion = await get_runtime().orchestrator.complete(ctx)
         headers = ctx.response_headers()
         payload: dict[str, Any] = completion.to_wire()
         payload["baton"] = {
@@ -142,13 +161,29 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
         ]
         return JSONResponse({"object": "list", "data": data})
 
+    @app.post("/_baton/after-restore", include_in_schema=False)
+    async def after_snapstart_restore(request: Request) -> JSONResponse:
+        """Lambda Web Adapter's SnapStart hook (AWS_LWA_SNAPSTART_AFTER_RESTORE_PATH).
+
+        Under the adapter, Python's own restore hooks never run in this process, so the
+        adapter calls this route; only its in-sandbox requests may (platform requests
+        carry x-amzn-request-context).
+        """
+        if "x-amzn-request-context" in request.headers:
+            raise NotFoundError(f"Unknown route POST {request.url.path}.", code="unknown_route")
+        after_restore()
+        return JSONResponse({"status": "restored"})
+
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
         from baton.api.openapi import merged_openapi
 
         return JSONResponse(merged_openapi())
 
-    app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=get_settings().max_body_bytes)
+    settings = get_settings()
+    app.add_middleware(RequestIdAndSizeLimit, max_body_bytes=settings.max_body_bytes)
+    if entry == "function_url":
+        app.add_middleware(OriginGuard, settings=settings)
     return app
 
 
@@ -179,4 +214,3 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BatonError, baton_error)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
-

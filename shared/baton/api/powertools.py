@@ -40,11 +40,11 @@ def make_resolver() -> APIGatewayHttpResolver:
     """A resolver with validation on and every error in OpenAI's shape."""
     app = APIGatewayHttpResolver(enable_validation=True)
 
-    @app.exception_handler(RequestValidationError)
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
     def _invalid(exc: RequestValidationError) -> Response[str]:
         return _response(app, validation_error(exc.errors()))
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def _any(exc: Exception) -> Response[str]:
         return _response(app, exc)
 
@@ -53,9 +53,7 @@ def make_resolver() -> APIGatewayHttpResolver:
         event = app.current_event
         return _response(
             app,
-            NotFoundError(
-                f"Unknown route {event.http_method} {event.path}.", code="unknown_route"
-            ),
+            NotFoundError(f"Unknown route {event.http_method} {event.path}.", code="unknown_route"),
         )
 
     return app
@@ -67,7 +65,9 @@ def authenticate(app: APIGatewayHttpResolver) -> ApiKeyRecord:
     return get_runtime().authenticator.authenticate(header)
 
 
-def json_response(app: APIGatewayHttpResolver, body: dict[str, Any], status: int = 200) -> Response[str]:
+def json_response(
+    app: APIGatewayHttpResolver, body: dict[str, Any], status: int = 200
+) -> Response[str]:
     """A JSON response carrying the request id, like every response of the gateway."""
     return Response(
         status_code=status,
