@@ -1,4 +1,4 @@
-"""The ``baton`` command: ``serve``, ``keys``, ``invoke`` (and later ``batch``).
+"""The ``baton`` command: ``serve``, ``keys``, ``invoke`` and ``batch``.
 
 Each subcommand lives in the module that owns its job and registers itself through a
 ``register(subparsers)`` function; this file only wires them together, importing each
@@ -17,6 +17,7 @@ _SUBCOMMANDS = {
     "serve": "baton.local.server",
     "keys": "baton.keys_cli",
     "invoke": "baton.local.invoke",
+    "batch": "baton.local.batch_client",
 }
 
 

@@ -165,6 +165,10 @@ class Settings(BaseSettings):
         gt=0,
         description="An upstream stream that sends nothing for this long is failed.",
     )
+    batch_max_items: int = Field(
+        default=50, gt=0, description="Most requests in one POST /v2/chat/batch."
+    )
+    batch_concurrency: int = Field(default=8, gt=0, description="Batch items run at once, at most.")
     default_cache_mode: CacheMode = Field(
         default="exact",
         description="Cache mode when a request names none (x-baton-cache-mode overrides).",

@@ -207,7 +207,6 @@ def test_health_without_and_with_key(local_server: LocalServer) -> None:
         ("GET", "/v2/usage"),
         ("GET", "/v2/usage/export"),
         ("DELETE", "/v2/usage"),
-        ("POST", "/v2/chat/batch"),
     ],
 )
 def test_routes_of_later_issues_answer_501_after_auth(

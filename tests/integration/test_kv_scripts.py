@@ -276,7 +276,7 @@ def test_concurrent_threads_count_exactly(kv_backend: KvBackend, tenant: str) ->
     for thread in threads:
         thread.join()
 
-    assert errors == []
+    assert not errors, [repr(error.__cause__ or error) for error in errors]
     assert asyncio.run(_read(kv_backend, tenant)) == (100, 1000)
 
 

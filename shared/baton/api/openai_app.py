@@ -19,20 +19,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baton import __version__
+from baton.ai.batch import BatchRequest, BatchResponse, run_batch
 from baton.ai.context import RequestContext
 from baton.api.deadline import platform_remaining_s, request_deadline
-from baton.api.errors import error_response_parts, validation_error
+from baton.api.errors import error_response_parts
 from baton.api.lifecycle import after_restore
 from baton.api.middleware import RequestIdAndSizeLimit
 from baton.api.origin import OriginGuard
 from baton.api.sse import open_stream
+from baton.clock import Deadline
 from baton.config import get_settings
 from baton.errors import (
     BatonError,
     InvalidRequestError,
     MethodNotAllowedError,
     NotFoundError,
-    NotImplementedYetError,
+    validation_error,
 )
 from baton.runtime import get_runtime
 from baton.schema import ChatCompletion, ChatCompletionRequest
@@ -73,24 +75,26 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
     )
     _install_error_handlers(app)
 
-    def context(request: Request, key: ApiKeyRecord, body: ChatCompletionRequest) -> RequestContext:
+    def deadline(request: Request, streamed: bool, requested_s: float | None) -> Deadline:
         runtime = get_runtime()
         settings = runtime.settings
         if entry == "http_api":
             limit = settings.http_api_timeout_s
-        elif body.stream:
+        elif streamed:
             limit = settings.stream_max_seconds
         else:
             limit = settings.request_timeout_s
+        platform = platform_remaining_s(request.scope, runtime.clock)
+        return request_deadline(runtime.clock, limit, platform, requested_s)
+
+    def context(request: Request, key: ApiKeyRecord, body: ChatCompletionRequest) -> RequestContext:
         requested = body.baton.timeout_s if body.baton else None
         return RequestContext(
             request_id=_request_id(request),
             key=key,
             request=body,
-            deadline=request_deadline(
-                runtime.clock, limit, platform_remaining_s(request.scope, runtime.clock), requested
-            ),
-            started_at=runtime.clock.monotonic(),
+            deadline=deadline(request, bool(body.stream), requested),
+            started_at=get_runtime().clock.monotonic(),
         )
 
     async def stream(ctx: RequestContext) -> Response:
@@ -135,21 +139,39 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
         if body.stream:
             return await stream(ctx)
         completion = await get_runtime().orchestrator.complete(ctx)
-        headers = ctx.response_headers()
-        payload: dict[str, Any] = completion.to_wire()
-        payload["baton"] = {
-            "request_id": ctx.request_id,
-            "provider": headers.get("x-baton-provider"),
-            "model": headers.get("x-baton-model"),
-            "cache": ctx.cache_status,
-            "dropped_params": ctx.dropped_params,
-            "degraded": sorted(ctx.degraded),
-        }
-        return JSONResponse(payload, headers=headers)
+        return JSONResponse(v2_body(ctx, completion), headers=ctx.response_headers())
 
-    @app.post("/v2/chat/batch", tags=["Baton"], summary="Several chat requests in one call")
-    async def chat_batch(key: Caller) -> JSONResponse:
-        raise NotImplementedYetError("Batch requests are not available yet.")
+    @app.post(
+        "/v2/chat/batch",
+        response_model=BatchResponse,
+        tags=["Baton"],
+        summary="Several chat requests in one call, answered in order, one result or error each",
+    )
+    async def chat_batch(request: Request, body: BatchRequest, key: Caller) -> JSONResponse:
+        runtime = get_runtime()
+        settings = runtime.settings
+        request_id = _request_id(request)
+        batch_deadline = deadline(request, False, None)
+
+        async def run_item(index: int, item: ChatCompletionRequest) -> dict[str, Any]:
+            ctx = RequestContext(
+                request_id=f"{request_id}-{index}",
+                key=key,
+                request=item,
+                deadline=batch_deadline,
+                started_at=runtime.clock.monotonic(),
+            )
+            completion = await runtime.orchestrator.complete(ctx)
+            return v2_body(ctx, completion)
+
+        result = await run_batch(
+            body,
+            run_item,
+            batch_deadline,
+            concurrency=settings.batch_concurrency,
+            max_items=settings.batch_max_items,
+        )
+        return JSONResponse(result.model_dump(mode="json", exclude_none=True))
 
     @app.get("/v1/models", tags=["OpenAI-compatible"], summary="List the models Baton serves")
     async def list_models(key: Caller) -> JSONResponse:
@@ -185,6 +207,20 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
     if entry == "function_url":
         app.add_middleware(OriginGuard, settings=settings)
     return app
+
+
+def v2_body(ctx: RequestContext, completion: ChatCompletion) -> dict[str, Any]:
+    """``/v2/chat``'s answer: the completion plus how Baton served it."""
+    payload: dict[str, Any] = completion.to_wire()
+    payload["baton"] = {
+        "request_id": ctx.request_id,
+        "provider": ctx.answered_by,
+        "model": ctx.model.id if ctx.model else None,
+        "cache": ctx.cache_status,
+        "dropped_params": ctx.dropped_params,
+        "degraded": sorted(ctx.degraded),
+    }
+    return payload
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from baton.api.errors import error_response_parts, validation_error
-from baton.errors import NotFoundError
+from baton.api.errors import error_response_parts
+from baton.errors import NotFoundError, validation_error
 from baton.runtime import get_runtime
 from baton.store.base import ApiKeyRecord
 
