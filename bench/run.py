@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import cold_start
+from bench import cold_start, streaming
 
 
 def machine() -> str:
@@ -31,6 +31,8 @@ def main() -> None:
     print(f"## Run of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}\n")
     print("### Cold start: import and init per function\n")
     print(cold_start.render(cold_start.run()))
+    print("\n### Streaming: time to first chunk and total, direct vs through Baton\n")
+    print(streaming.render(streaming.run()))
 
 
 if __name__ == "__main__":
