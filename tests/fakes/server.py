@@ -12,7 +12,9 @@ Faults are queued per server and consumed one per request, in order:
     fake.inject(Fault(status=500), times=3)           # next three requests fail
 
 ``fake.requests`` records every request body received (parsed JSON) with its path and
-headers, and ``fake.disconnects`` counts streams whose client went away mid-stream.
+headers, ``fake.disconnects`` counts streams whose client went away mid-stream, and
+``fake.last_chunk_sent_at`` is when (``time.monotonic()``) the latest stream chunk went out,
+so a test can order what its client received against what the fake sent.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class FakeServer:
     routes: list[Route] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     disconnects: int = 0
+    last_chunk_sent_at: float | None = None
     _faults: deque[Fault] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,6 +106,7 @@ class FakeServer:
             self._faults.clear()
             self.requests.clear()
             self.disconnects = 0
+            self.last_chunk_sent_at = None
 
     def next_fault(self) -> Fault:
         with self._lock:
@@ -140,6 +144,7 @@ class FakeServer:
                         raise ConnectionAbortedError("injected broken stream")
                     if sent and fault.chunk_delay_s:
                         await asyncio.sleep(fault.chunk_delay_s)
+                    self.last_chunk_sent_at = time.monotonic()
                     yield event.encode()
             except asyncio.CancelledError:
                 self.disconnects += 1

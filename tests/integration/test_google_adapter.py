@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,34 +19,38 @@ from baton.errors import (
     InvalidRequestError,
     NotFoundError,
     UpstreamError,
-    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 from baton.providers.base import ProviderCall
-from baton.providers.google import GoogleProvider, translate_api_error
-from baton.schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice
+from baton.providers.google import GoogleProvider
+from baton.providers.google.errors import translate_api_error
+from baton.schema import ChatCompletionChunk
 from baton.usage import TokenUsage
 from tests.fakes.google_fake import GoogleFake, google_error_body
 from tests.fakes.server import Fault
-from tests.spec import assert_valid
+from tests.plugins.adapters import (
+    WEATHER_PARAMETERS,
+    WEATHER_TOOL,
+    check_context_length_error_is_flagged,
+    check_error_before_a_stream_starts,
+    check_http_error,
+    check_rate_limit_carries_retry_after,
+    check_slow_chunks_time_out,
+    check_slow_response_times_out,
+    check_unreachable_upstream_is_unavailable,
+    complete,
+    provider_call,
+    sent,
+    stream,
+    streamed_text,
+    streamed_tool_calls,
+)
 
 pytestmark = pytest.mark.anyio
 
 API_KEY = "gemini-test-key-baton"
 FLASH = "google/gemini-2.5-flash"
 GEMINI_3 = "google/gemini-3.5-flash"
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
-            "required": ["city"],
-        },
-    },
-}
 TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfake-image").decode()
 
@@ -60,69 +63,7 @@ async def provider(google_fake: GoogleFake, anyio_backend: str) -> AsyncIterator
 
 
 def make_call(model_id: str = FLASH, timeout_s: float = 10.0, **fields: Any) -> ProviderCall:
-    fields.setdefault("messages", [{"role": "user", "content": "hello there"}])
-    request = ChatCompletionRequest.model_validate({"model": model_id, **fields})
-    return ProviderCall(request=request, model=load_catalog().get(model_id), timeout_s=timeout_s)
-
-
-def wire(response: ChatCompletion | ChatCompletionChunk) -> dict[str, Any]:
-    """The response as it goes on the wire: unset (None) fields left out, except those
-    OpenAI's schema requires even when null (a choice's finish_reason and logprobs, a
-    message's content and refusal)."""
-    body = response.model_dump(mode="json", exclude_none=True)
-    for choice, source in zip(body["choices"], response.choices, strict=True):
-        choice["finish_reason"] = source.finish_reason
-        choice["logprobs"] = source.logprobs
-        if isinstance(source, Choice):
-            choice["message"]["content"] = source.message.content
-            choice["message"]["refusal"] = source.message.refusal
-    return body
-
-
-async def complete(provider: GoogleProvider, call: ProviderCall) -> ChatCompletion:
-    result = await provider.complete(call)
-    assert_valid("CreateChatCompletionResponse", wire(result.completion))
-    return result.completion
-
-
-async def stream(
-    provider: GoogleProvider, call: ProviderCall, into: list[ChatCompletionChunk] | None = None
-) -> tuple[list[ChatCompletionChunk], list[TokenUsage]]:
-    """Every chunk (validated) and every usage item, in order; ``into`` sees chunks as
-    they arrive, so a test can inspect what came before an error."""
-    chunks: list[ChatCompletionChunk] = [] if into is None else into
-    usages: list[TokenUsage] = []
-    async for item in provider.stream(call):
-        if isinstance(item, TokenUsage):
-            usages.append(item)
-            continue
-        assert not usages, "usage must come last"
-        assert_valid("CreateChatCompletionStreamResponse", wire(item))
-        chunks.append(item)
-    return chunks, usages
-
-
-def streamed_text(chunks: list[ChatCompletionChunk]) -> str:
-    return "".join(c.choices[0].delta.content or "" for c in chunks)
-
-
-def streamed_tool_calls(chunks: list[ChatCompletionChunk]) -> dict[int, dict[str, str]]:
-    """Tool-call deltas joined per index, as an OpenAI client joins them."""
-    calls: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for delta in chunk.choices[0].delta.tool_calls or []:
-            call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            call["id"] += delta.id or ""
-            function = delta.function or {}
-            call["name"] += function.get("name", "")
-            call["arguments"] += function.get("arguments", "")
-    return calls
-
-
-def sent(fake: GoogleFake) -> dict[str, Any]:
-    """The body of the one request the fake received."""
-    assert len(fake.requests) == 1, "the SDK must make exactly one HTTP call"
-    return fake.requests[0].body
+    return provider_call(model_id, timeout_s, **fields)
 
 
 # --- text -------------------------------------------------------------------------------
@@ -371,7 +312,7 @@ async def test_tool_calls_complete(provider: GoogleProvider, google_fake: Google
     assert declarations[0] == {
         "name": "get_weather",
         "description": "Current weather in a city.",
-        "parameters_json_schema": WEATHER_TOOL["function"]["parameters"],  # type: ignore[index]
+        "parameters_json_schema": WEATHER_PARAMETERS,
     }
     assert declarations[1]["name"] == "get_time"
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": "AUTO"}}
@@ -606,26 +547,15 @@ async def test_http_errors(
     error: type[Exception],
     status: int,
 ) -> None:
-    google_fake.inject(fault)
-    with pytest.raises(error) as raised:
-        await provider.complete(make_call())
+    raised = await check_http_error(provider, google_fake, make_call(), fault, error, status)
 
-    assert type(raised.value) is error
-    assert getattr(raised.value, "status", None) == status
-    assert isinstance(raised.value.__cause__, genai_errors.APIError)
-    assert len(google_fake.requests) == 1, "SDK retries must be off"
+    assert isinstance(raised.__cause__, genai_errors.APIError)
 
 
 async def test_rate_limit_carries_retry_after(
     provider: GoogleProvider, google_fake: GoogleFake
 ) -> None:
-    google_fake.inject(Fault(status=429, retry_after=7))
-    with pytest.raises(UpstreamUnavailableError) as raised:
-        await provider.complete(make_call())
-
-    assert raised.value.retry_after == 7.0
-    assert raised.value.upstream_status == 429
-    assert len(google_fake.requests) == 1, "SDK retries must be off"
+    await check_rate_limit_carries_retry_after(provider, google_fake, make_call())
 
 
 def test_retry_after_is_read_from_retry_info_without_a_header() -> None:
@@ -642,45 +572,24 @@ async def test_context_length_error_is_flagged(
     message = (
         "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
     )
-    google_fake.inject(Fault(status=400, message=message))
-    with pytest.raises(InvalidRequestError) as raised:
-        await provider.complete(make_call())
-
-    assert raised.value.code == "context_length_exceeded"
-    assert raised.value.param == "messages"
+    await check_context_length_error_is_flagged(provider, google_fake, make_call(), message)
 
 
 async def test_errors_before_a_stream_starts(
     provider: GoogleProvider, google_fake: GoogleFake
 ) -> None:
-    google_fake.inject(Fault(status=429, retry_after=3))
-    chunks: list[ChatCompletionChunk] = []
-    with pytest.raises(UpstreamUnavailableError) as raised:
-        await stream(provider, make_call(), into=chunks)
-
-    assert chunks == []
-    assert raised.value.retry_after == 3.0
-    assert len(google_fake.requests) == 1, "SDK retries must be off"
+    await check_error_before_a_stream_starts(provider, google_fake, make_call())
 
 
 async def test_slow_response_times_out(provider: GoogleProvider, google_fake: GoogleFake) -> None:
-    google_fake.inject(Fault(delay_s=3))
-    with pytest.raises(UpstreamTimeoutError) as raised:
-        await provider.complete(make_call(timeout_s=0.3))
-
-    assert raised.value.status == 504
-    assert len(google_fake.requests) == 1, "SDK retries must be off"
+    await check_slow_response_times_out(provider, google_fake, make_call(timeout_s=0.3))
 
 
 async def test_slow_chunks_time_out(provider: GoogleProvider, google_fake: GoogleFake) -> None:
-    google_fake.inject(Fault(chunk_delay_s=3))
-    chunks: list[ChatCompletionChunk] = []
-    with pytest.raises(UpstreamTimeoutError):
-        await stream(provider, make_call(timeout_s=0.3), into=chunks)
+    chunks = await check_slow_chunks_time_out(provider, google_fake, make_call(timeout_s=0.3))
 
     # The first upstream chunk came in time (role + its text), the second did not.
     assert streamed_text(chunks) == "echo: "
-    assert len(google_fake.requests) == 1
 
 
 async def test_broken_stream_raises_after_the_chunks_already_sent(
@@ -702,14 +611,6 @@ async def test_broken_stream_raises_after_the_chunks_already_sent(
 
 
 async def test_unreachable_upstream_is_unavailable(anyio_backend: str) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = GoogleProvider(api_key=API_KEY, base_url=f"http://127.0.0.1:{port}")
-    try:
-        with pytest.raises(UpstreamUnavailableError) as raised:
-            await adapter.complete(make_call())
-    finally:
-        await adapter.aclose()
-
-    assert raised.value.upstream_status is None
+    await check_unreachable_upstream_is_unavailable(
+        lambda url: GoogleProvider(api_key=API_KEY, base_url=url), make_call()
+    )

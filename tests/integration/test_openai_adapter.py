@@ -12,38 +12,38 @@ from typing import Any
 
 import pytest
 
-from baton.catalog import load_catalog
 from baton.errors import (
     InvalidRequestError,
     UpstreamError,
-    UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
 from baton.providers.base import ProviderCall
 from baton.providers.openai import OpenAIProvider, retry_after_seconds
-from baton.schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from baton.schema import ChatCompletionChunk
 from baton.usage import TokenUsage
 from tests.fakes.openai_fake import CONTEXT_LENGTH_MESSAGES, Answer, OpenAIFake, ScriptedToolCall
 from tests.fakes.server import Fault
-from tests.spec import assert_valid
+from tests.plugins.adapters import (
+    WEATHER_TOOL,
+    check_context_length_error_is_flagged,
+    check_error_before_a_stream_starts,
+    check_http_error,
+    check_rate_limit_carries_retry_after,
+    check_slow_chunks_time_out,
+    check_slow_response_times_out,
+    complete,
+    provider_call,
+    sent,
+    stream,
+    streamed_text,
+    streamed_tool_calls,
+)
 
 pytestmark = pytest.mark.anyio
 
 API_KEY = "sk-test-baton-openai"
 REASONING_MODEL = "openai/gpt-5.4-mini"
 PLAIN_MODEL = "openai/gpt-4.1"
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 @pytest.fixture
@@ -54,55 +54,7 @@ async def provider(openai_fake: OpenAIFake, anyio_backend: str) -> AsyncIterator
 
 
 def make_call(model_id: str = PLAIN_MODEL, timeout_s: float = 10.0, **fields: Any) -> ProviderCall:
-    fields.setdefault("messages", [{"role": "user", "content": "hello there"}])
-    request = ChatCompletionRequest.model_validate({"model": model_id, **fields})
-    return ProviderCall(request=request, model=load_catalog().get(model_id), timeout_s=timeout_s)
-
-
-async def complete(provider: OpenAIProvider, call: ProviderCall) -> ChatCompletion:
-    result = await provider.complete(call)
-    assert_valid("CreateChatCompletionResponse", result.completion.to_wire())
-    return result.completion
-
-
-async def stream(
-    provider: OpenAIProvider, call: ProviderCall, into: list[ChatCompletionChunk] | None = None
-) -> tuple[list[ChatCompletionChunk], list[TokenUsage]]:
-    """Every chunk (validated) and every usage item, in order; ``into`` sees chunks
-    as they arrive, so a test can inspect what came before an error."""
-    chunks: list[ChatCompletionChunk] = [] if into is None else into
-    usages: list[TokenUsage] = []
-    async for item in provider.stream(call):
-        if isinstance(item, TokenUsage):
-            usages.append(item)
-            continue
-        assert not usages, "usage must come last"
-        assert_valid("CreateChatCompletionStreamResponse", item.to_wire())
-        chunks.append(item)
-    return chunks, usages
-
-
-def streamed_text(chunks: list[ChatCompletionChunk]) -> str:
-    return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-
-
-def streamed_tool_calls(chunks: list[ChatCompletionChunk]) -> dict[int, dict[str, str]]:
-    """Tool-call deltas joined per index, as an OpenAI client joins them."""
-    calls: dict[int, dict[str, str]] = {}
-    for chunk in chunks:
-        for delta in chunk.choices[0].delta.tool_calls or []:
-            call = calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
-            call["id"] += delta.id or ""
-            function = delta.function or {}
-            call["name"] += function.get("name", "")
-            call["arguments"] += function.get("arguments", "")
-    return calls
-
-
-def sent(fake: OpenAIFake) -> dict[str, Any]:
-    """The body of the one request the fake received."""
-    assert len(fake.requests) == 1, "the SDK must make exactly one HTTP call"
-    return fake.requests[0].body
+    return provider_call(model_id, timeout_s, **fields)
 
 
 # --- text -------------------------------------------------------------------------------
@@ -387,26 +339,13 @@ async def test_http_errors(
     error: type[Exception],
     status: int,
 ) -> None:
-    openai_fake.inject(fault)
-    with pytest.raises(error) as raised:
-        await provider.complete(make_call())
-
-    assert type(raised.value) is error
-    assert getattr(raised.value, "status", None) == status
-    assert isinstance(raised.value.__cause__, Exception)  # translated with raise ... from
-    assert len(openai_fake.requests) == 1, "SDK retries must be off"
+    await check_http_error(provider, openai_fake, make_call(), fault, error, status)
 
 
 async def test_rate_limit_carries_retry_after(
     provider: OpenAIProvider, openai_fake: OpenAIFake
 ) -> None:
-    openai_fake.inject(Fault(status=429, retry_after=7))
-    with pytest.raises(UpstreamUnavailableError) as raised:
-        await provider.complete(make_call())
-
-    assert raised.value.retry_after == 7.0
-    assert raised.value.upstream_status == 429
-    assert len(openai_fake.requests) == 1, "SDK retries must be off"
+    await check_rate_limit_carries_retry_after(provider, openai_fake, make_call())
 
 
 @pytest.mark.parametrize(
@@ -428,43 +367,23 @@ def test_retry_after_headers(headers: dict[str, str], seconds: float | None) -> 
 async def test_context_length_error_is_flagged(
     provider: OpenAIProvider, openai_fake: OpenAIFake, message: str
 ) -> None:
-    openai_fake.inject(Fault(status=400, message=message))
-    with pytest.raises(InvalidRequestError) as raised:
-        await provider.complete(make_call())
-
-    assert raised.value.code == "context_length_exceeded"
-    assert raised.value.param == "messages"
+    await check_context_length_error_is_flagged(provider, openai_fake, make_call(), message)
 
 
 async def test_errors_before_a_stream_starts(
     provider: OpenAIProvider, openai_fake: OpenAIFake
 ) -> None:
-    openai_fake.inject(Fault(status=429, retry_after=3))
-    chunks: list[ChatCompletionChunk] = []
-    with pytest.raises(UpstreamUnavailableError) as raised:
-        await stream(provider, make_call(), into=chunks)
-
-    assert chunks == []
-    assert raised.value.retry_after == 3.0
-    assert len(openai_fake.requests) == 1
+    await check_error_before_a_stream_starts(provider, openai_fake, make_call())
 
 
 async def test_slow_response_times_out(provider: OpenAIProvider, openai_fake: OpenAIFake) -> None:
-    openai_fake.inject(Fault(delay_s=3))
-    with pytest.raises(UpstreamTimeoutError):
-        await provider.complete(make_call(timeout_s=0.3))
-
-    assert len(openai_fake.requests) == 1, "SDK retries must be off"
+    await check_slow_response_times_out(provider, openai_fake, make_call(timeout_s=0.3))
 
 
 async def test_slow_chunks_time_out(provider: OpenAIProvider, openai_fake: OpenAIFake) -> None:
-    openai_fake.inject(Fault(chunk_delay_s=3))
-    chunks: list[ChatCompletionChunk] = []
-    with pytest.raises(UpstreamTimeoutError):
-        await stream(provider, make_call(timeout_s=0.3), into=chunks)
+    chunks = await check_slow_chunks_time_out(provider, openai_fake, make_call(timeout_s=0.3))
 
     assert len(chunks) == 1  # the first chunk came in time, the second did not
-    assert len(openai_fake.requests) == 1
 
 
 async def test_broken_stream_raises_after_the_chunks_already_sent(

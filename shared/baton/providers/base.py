@@ -29,7 +29,16 @@ from baton.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
-from baton.schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from baton.schema import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    Choice,
+    ChoiceDelta,
+    ChunkChoice,
+    FinishReason,
+    ResponseMessage,
+)
 from baton.usage import TokenUsage
 
 # Fields every adapter handles (or that never reach a provider).
@@ -146,3 +155,47 @@ def is_context_length_message(message: str) -> bool:
             "exceeds the maximum number of tokens",  # Gemini
         )
     )
+
+
+# --- one-choice answers -------------------------------------------------------------------
+# Anthropic and Gemini return one candidate per request, so their adapters build the
+# same OpenAI envelope around it: Baton's own id and time, the catalog id as ``model``.
+
+
+def single_choice_result(
+    model_id: str,
+    message: ResponseMessage,
+    finish_reason: FinishReason,
+    tokens: TokenUsage,
+    completion_id: str | None = None,
+) -> ProviderResult:
+    """A complete one-choice answer with its usage; ``completion_id`` when the caller
+    needed the id before the answer was built (e.g. to derive tool-call ids from it)."""
+    completion = ChatCompletion(
+        id=completion_id or new_completion_id(),
+        created=now_seconds(),
+        model=model_id,
+        choices=[Choice(index=0, message=message, finish_reason=finish_reason)],
+        usage=tokens.to_openai(),
+    )
+    return ProviderResult(completion=completion, tokens=tokens)
+
+
+@dataclass(frozen=True)
+class StreamFrame:
+    """What every chunk of one streamed one-choice answer repeats: one id, one
+    creation time and the catalog model id, as OpenAI repeats them."""
+
+    model: str
+    id: str = field(default_factory=new_completion_id)
+    created: int = field(default_factory=now_seconds)
+
+    def chunk(
+        self, delta: ChoiceDelta, finish_reason: FinishReason | None = None
+    ) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.id,
+            created=self.created,
+            model=self.model,
+            choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish_reason)],
+        )
