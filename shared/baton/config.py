@@ -160,10 +160,17 @@ class Settings(BaseSettings):
         description="While the model thinks before its first token, an SSE comment is "
         "sent this often; an error before then still gets its own HTTP status.",
     )
+    stream_first_chunk_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="An upstream stream whose first chunk takes longer is failed (a "
+        "reasoning model may think for a while first; keep-alives flow meanwhile).",
+    )
     stream_idle_timeout_s: float = Field(
         default=60.0,
         gt=0,
-        description="An upstream stream that sends nothing for this long is failed.",
+        description="After its first chunk, an upstream stream that sends nothing for "
+        "this long is failed.",
     )
     batch_max_items: int = Field(
         default=50, gt=0, description="Most requests in one POST /v2/chat/batch."

@@ -55,7 +55,9 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         rate_limiter=RateLimiter(),
         cache=ResponseCache(),
         dedup=Deduplicator(),
-        invoker=ProviderInvoker(settings.stream_idle_timeout_s),
+        invoker=ProviderInvoker(
+            settings.stream_first_chunk_timeout_s, settings.stream_idle_timeout_s
+        ),
         recorder=UsageRecorder(get_async_client, store, clock),
     )
     if settings.should_preload_providers:

@@ -149,16 +149,11 @@ async def serving(
     """The app with ``upstream`` configured (plus ``settings`` env vars).
 
     The adapter is built first, so importing its SDK (seconds, once per process) never
-    eats into a request's shortened deadline, and closed in this test's event loop:
-    make_app does not close adapters, and an SDK client left open closes itself when
-    collected, from a later test's loop, failing that test.
+    eats into a request's shortened deadline; make_app closes it in this test's loop.
     """
     async with make_app(env={**upstream.env, **settings}) as app:
-        adapter = app.runtime.registry.for_model(app.runtime.catalog.get(upstream.model))
-        try:
-            yield app
-        finally:
-            await adapter.aclose()
+        app.runtime.registry.for_model(app.runtime.catalog.get(upstream.model))
+        yield app
 
 
 # --- reading a stream as a client does ------------------------------------------------------
@@ -461,6 +456,25 @@ async def test_a_stalled_stream_ends_with_an_error_event(
     assert sse.chunks, "the first chunk came before the stall"
     assert await upstream_closed(upstream.fake), "the stalled upstream must be hung up on"
     assert (counted.requests, counted.errors) == (1, 1)
+
+
+async def test_a_first_chunk_that_never_comes_ends_the_stream_as_stalled(
+    make_app: AppFactory, upstream: Upstream
+) -> None:
+    """Before the first chunk the wait is BATON_STREAM_FIRST_CHUNK_TIMEOUT_S, not the idle
+    timeout, so a model that thinks long is not cut off by the between-chunks limit."""
+    upstream.fake.inject(Fault(delay_s=3.0))
+    env = {
+        "BATON_STREAM_KEEPALIVE_S": "0.1",
+        "BATON_STREAM_IDLE_TIMEOUT_S": "0.2",
+        "BATON_STREAM_FIRST_CHUNK_TIMEOUT_S": "0.8",
+    }
+    async with serving(make_app, upstream, **env) as app:
+        response = await app.chat(chat_body(upstream.model, stream=True))
+    sse = Sse.of(response)
+    assert sse.lines.count(": keep-alive") >= 3  # it waited past the idle timeout
+    assert sse.assert_broken()["code"] == "upstream_stream_stalled"
+    assert not sse.chunks
 
 
 async def test_a_stream_past_its_deadline_ends_with_an_error_event(

@@ -66,6 +66,7 @@ def make_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) ->
             async with httpx.AsyncClient(transport=transport, base_url="http://baton") as http:
                 yield AppClient(http=http, runtime=runtime, key=key, user=user)
         finally:
+            await runtime.registry.aclose()
             set_runtime(None)
             get_settings.cache_clear()
             reset_clients()

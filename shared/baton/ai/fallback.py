@@ -22,8 +22,9 @@ from baton.schema import ChatCompletionRequest
 class ProviderInvoker:
     """Calls the provider for a request (today: one attempt on the resolved model)."""
 
-    def __init__(self, stream_idle_timeout_s: float) -> None:
-        self._idle_timeout_s = stream_idle_timeout_s
+    def __init__(self, first_chunk_timeout_s: float, idle_timeout_s: float) -> None:
+        self._first_chunk_timeout_s = first_chunk_timeout_s
+        self._idle_timeout_s = idle_timeout_s
 
     def _call(
         self, ctx: RequestContext, provider: Provider, request: ChatCompletionRequest
@@ -52,26 +53,28 @@ class ProviderInvoker:
     async def stream(
         self, ctx: RequestContext, provider: Provider, request: ChatCompletionRequest
     ) -> AsyncGenerator[StreamItem, None]:
-        """The provider's stream, each wait bounded by the idle timeout and the deadline."""
+        """The provider's stream, each wait bounded by the deadline and by the first-chunk
+        timeout (before the first chunk) or the idle timeout (after it)."""
         call = self._call(ctx, provider, request)
         upstream = provider.stream(call)
+        quiet_limit = self._first_chunk_timeout_s
         try:
             while True:
-                remaining = ctx.deadline.remaining()
-                wait = min(self._idle_timeout_s, remaining)
+                wait = min(quiet_limit, ctx.deadline.remaining())
                 try:
                     async with asyncio.timeout(wait):
                         item = await anext(upstream)
                 except StopAsyncIteration:
                     return
                 except TimeoutError as exc:
-                    if wait < self._idle_timeout_s:
+                    if wait < quiet_limit:
                         raise _deadline_error(ctx) from exc
                     raise UpstreamTimeoutError(
-                        f"The upstream stream sent nothing for {self._idle_timeout_s:g} s.",
+                        f"The upstream stream sent nothing for {quiet_limit:g} s.",
                         provider=ctx.answered_by,
                         code="upstream_stream_stalled",
                     ) from exc
+                quiet_limit = self._idle_timeout_s
                 yield item
         finally:
             close = getattr(upstream, "aclose", None)  # adapters are async generators

@@ -36,7 +36,7 @@ def aggregate_rows(record: UsageRecord) -> list[tuple[str, str, dict[str, int]]]
     day, month = when.strftime("%Y-%m-%d"), when.strftime("%Y-%m")
     counters = {
         "requests": 1,
-        "errors": int(record.status != "ok"),
+        "errors": int(record.status == "error"),
         "prompt_tokens": record.tokens.input_tokens,
         "completion_tokens": record.tokens.output_tokens,
         "cached_tokens": record.tokens.cache_read_tokens,

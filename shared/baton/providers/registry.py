@@ -108,6 +108,13 @@ class ProviderRegistry:
             if self.status(provider) == "live":
                 self._adapter(provider)
 
+    async def aclose(self) -> None:
+        """Close every adapter's network clients (tests, and orderly shutdowns)."""
+        with self._lock:
+            adapters, self._adapters = list(self._adapters.values()), {}
+        for adapter in adapters:
+            await adapter.aclose()
+
     def reconnect(self) -> None:
         """Rebuild network clients after a SnapStart restore.
 
