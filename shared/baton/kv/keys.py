@@ -26,13 +26,23 @@ Key                                            Type    TTL    Holds / written by
 ``baton:{cache:<fingerprint>}``                any     yes    a cached answer (shared scope)
 ``baton:{t:<tenant>}:dedup:<fingerprint>``     any     yes    an in-flight marker (leader)
 ``baton:{cb:<provider/model>}:state``          hash    none   circuit-breaker state
-``baton:{cb:<provider/model>}:health``         any     none   recent outcomes (health window)
+``baton:{cb:<provider/model>}:health``         hash    none   the breaker's sliding window of
+                                                              calls and failures per slice
+``baton:{cb:<provider/model>}:probes``         zset    none   half-open probe leases
+``baton:{cb:<provider/model>}:incidents``      zset    none   closed incidents by close time,
+                                                              trimmed to the retention
+``baton:{cb-index}:targets``                   zset    none   targets by last breaker
+                                                              transition: how the health
+                                                              endpoint finds incidents
+``baton:{cb:<provider/model>}:health:m:<min>`` hash    ~1 h   one minute of live-traffic
+                                                              calls, errors, latency buckets
 =============================================  ======  =====  ==============================
 
-Only cache entries and in-flight markers carry a TTL, so the documented eviction policy
-``volatile-lru`` can evict nothing else (design decision 2). Keys without a TTL must be
-bounded by their writer (a fixed set of limits per tenant) or deleted by the aggregator
-(old usage periods).
+Only cache entries, in-flight markers and health minutes (monitoring data, which may be
+lost) carry a TTL, so the documented eviction policy ``volatile-lru`` can evict nothing
+else (design decision 2). Keys without a TTL must be bounded by their writer (a fixed set
+of limits per tenant, a breaker window trimmed by time) or deleted by the aggregator (old
+usage periods).
 
 Ids are escaped before they enter a key: tenant and model ids may contain ``:`` (our
 separator), ``{`` or ``}`` (a ``}`` inside a tag would end it early and move the key to
@@ -163,3 +173,30 @@ def breaker_key(target: str) -> str:
 def health_key(target: str) -> str:
     """Recent outcomes of a provider-qualified model, read by its breaker."""
     return _key(breaker_tag(target), "health")
+
+
+def breaker_probes_key(target: str) -> str:
+    """The leases of a half-open breaker's probes in flight (probe id -> lease end)."""
+    return _key(breaker_tag(target), "probes")
+
+
+def breaker_incidents_key(target: str) -> str:
+    """A model's closed breaker incidents, scored by the time each one closed."""
+    return _key(breaker_tag(target), "incidents")
+
+
+def breaker_index_key() -> str:
+    """Targets whose breaker changed state recently, scored by the latest change.
+
+    The health endpoint reads it instead of KEYS/SCAN (which a cluster cannot serve);
+    it lives in a slot of its own, written beside each transition's script.
+    """
+    return _key("{cb-index}", "targets")
+
+
+def health_minute_key(target: str, minute: int) -> str:
+    """One minute of a model's live-traffic health (``minute``: epoch seconds // 60).
+
+    Monitoring data, so it carries a TTL and may be evicted; it shares the breaker's slot.
+    """
+    return _key(breaker_tag(target), "health", "m", str(minute))
