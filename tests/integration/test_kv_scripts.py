@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+import redis
 from moto import mock_aws
 from redis.crc import key_slot
 
@@ -29,6 +30,7 @@ from baton.config import Settings
 from baton.kv import client as kv_client
 from baton.kv import keys
 from baton.kv.client import (
+    close_async_client,
     get_async_client,
     get_sync_client,
     open_async_client,
@@ -42,7 +44,7 @@ from baton.kv.scripts import AsyncClient, SyncClient
 from baton.kv.usage_counters import RECORD_USAGE, read_usage, record_usage
 from baton.local.embedded_redis import EmbeddedRedis, free_port
 from baton.usage import TokenUsage, UsageRecord
-from tests.plugins.redis import KvBackend, open_backend
+from tests.plugins.redis import TEST_TIMEOUT_S, KvBackend, open_backend
 
 pytestmark = pytest.mark.anyio
 
@@ -249,7 +251,7 @@ async def test_concurrent_tasks_count_exactly(kv_async: AsyncClient, tenant: str
 
 async def _record_many(settings: Settings, tenant: str, count: int) -> None:
     """``count`` concurrent records on a client of its own, as one Lambda instance would."""
-    client = await open_async_client(settings)
+    client = await open_async_client(settings, timeout_s=TEST_TIMEOUT_S)
     try:
         clock = FixedClock(DAY)
         await asyncio.gather(*(record_usage(client, usage(tenant), clock) for _ in range(count)))
@@ -430,20 +432,61 @@ async def test_a_dead_redis_fails_fast_with_a_clear_error(anyio_backend: str) ->
     assert time.monotonic() - started < 10  # generous: a hang would take far longer
 
 
+# Busy for a second: Redis runs one script at a time, so every other command waits.
+_BUSY_LUA = """
+local start = redis.call('TIME')
+repeat
+  local now = redis.call('TIME')
+until (now[1] - start[1]) * 1000000 + (now[2] - start[2]) > 1000000
+"""
+
+
+async def test_a_timed_out_write_is_reported_and_never_sent_twice(
+    tmp_path: Path, anyio_backend: str
+) -> None:
+    tenant = f"timeout-{uuid.uuid4().hex}"
+    with EmbeddedRedis(tmp_path, config={"appendonly": "no"}) as url:
+        settings = Settings(redis_url=url)
+        client = await open_async_client(settings, timeout_s=0.2)
+        blocker = redis.Redis.from_url(url)
+        try:
+            await ping(client)  # connected before Redis gets busy
+            busy = threading.Thread(target=blocker.eval, args=(_BUSY_LUA, 0))
+            busy.start()
+            await asyncio.sleep(0.1)
+            with pytest.raises(RedisUnavailableError):
+                await record_usage(client, usage(tenant), FixedClock(DAY))
+            busy.join()
+            # The write reached Redis before the timeout; it runs once the script ends.
+            # A retry on timeout would have sent it a second time.
+            report = await read_usage(client, tenant, "day", DAY)
+            assert report.totals.requests <= 1
+        finally:
+            await client.aclose()
+            blocker.close()
+
+
 def test_clients_are_cached_per_container_and_per_event_loop(
     kv_backend: KvBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kv_client, "get_settings", lambda: kv_backend.settings)
     reset_clients()
 
-    async def loop_client() -> AsyncClient:
+    async def loop_client(*, close_by_hand: bool) -> AsyncClient:
         clients = await asyncio.gather(*(get_async_client() for _ in range(10)))
         assert all(client is clients[0] for client in clients)  # opened once, concurrently
         await ping(clients[0])
+        if close_by_hand:  # the entry stays, with a loop about to close
+            await clients[0].aclose()
+        else:
+            await close_async_client()
+            assert kv_client._clients.by_loop == {}
         return clients[0]
 
     try:
-        first, second = asyncio.run(loop_client()), asyncio.run(loop_client())
+        first = asyncio.run(loop_client(close_by_hand=True))
+        assert len(kv_client._clients.by_loop) == 1
+        second = asyncio.run(loop_client(close_by_hand=False))  # prunes the closed loop
         assert first is not second  # a client belongs to the loop that opened it
         sync = get_sync_client()
         assert get_sync_client() is sync

@@ -36,6 +36,10 @@ from baton.kv.scripts import AsyncClient, SyncClient
 from baton.local.embedded_redis import HOST, EmbeddedRedis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Socket timeout of test clients. Production's half second is for a Redis next door; the
+# shared test Redis serves parallel suites on a busy machine, and a timed-out write is an
+# error (never retried), so tests allow more.
+TEST_TIMEOUT_S = 5.0
 CLUSTER_NODES = 3
 CLUSTER_READY_TIMEOUT_S = 30.0
 
@@ -176,14 +180,14 @@ class KvBackend:
 
     async def async_client(self) -> AsyncClient:
         """A new asyncio client (close it with ``await client.aclose()``)."""
-        return await open_async_client(self.settings)
+        return await open_async_client(self.settings, timeout_s=TEST_TIMEOUT_S)
 
 
 @contextmanager
 def open_backend(name: str, url: str) -> Iterator[KvBackend]:
     """A :class:`KvBackend` on ``url``; ``name`` ``cluster`` speaks the cluster protocol."""
     settings = Settings(redis_url=url, redis_cluster=name == "cluster")
-    client = build_sync_client(settings)
+    client = build_sync_client(settings, timeout_s=TEST_TIMEOUT_S)
     try:
         yield KvBackend(name=name, settings=settings, sync=client)
     finally:

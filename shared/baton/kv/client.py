@@ -1,4 +1,4 @@
-"""Redis clients built from the settings: one sync and one asyncio client per container.
+"""Redis clients from the settings: one sync client per container, one asyncio client per loop.
 
 Where the URL comes from, first match wins:
 
@@ -8,15 +8,23 @@ Where the URL comes from, first match wins:
    ``arn:aws:secretsmanager:`` ARN) is a Secrets Manager secret holding the URL.
 
 ``BATON_REDIS_CLUSTER`` selects ``RedisCluster`` (ElastiCache Serverless runs in cluster
-mode). Timeouts are short and retries few, so a dead Redis costs a request a fraction of
-a second and the step degrades by its policy instead of hanging: redis-py's defaults
-(no socket timeout, ten retries) would hold a Lambda for seconds per call.
+mode). Timeouts are short, so a dead Redis costs a request a fraction of a second and the
+step degrades by its policy instead of hanging (redis-py's defaults: no socket timeout,
+ten retries).
+
+Retries are deliberately narrow, because most of Baton's Redis calls are not idempotent
+(a usage increment, a rate-limit debit): a command that timed out may well have run, and
+running it again would count twice. So a single-Redis client retries once, and only on a
+connection error (a refused connect, a connection closed while a Lambda was frozen);
+never on a timeout. The cluster client retries neither: redis-py's cluster layer retries
+timeouts whatever the retry's error list says, so its retry count is zero (MOVED and ASK
+redirects are followed regardless; they are not retries).
 
 Clients are cached: the sync client per container, the asyncio client per event loop,
 because an asyncio connection belongs to the loop that opened it and a handler that calls
-``asyncio.run`` per invocation gets a new loop every time. :func:`reset_clients` drops
-them all; it runs after a SnapStart restore (connections in the snapshot are dead) and in
-tests.
+``asyncio.run`` per invocation gets a new loop every time (such a handler ends its
+coroutine with :func:`close_async_client`). :func:`reset_clients` drops them all; it runs
+after a SnapStart restore (connections in the snapshot are dead) and in tests.
 """
 
 from __future__ import annotations
@@ -25,10 +33,10 @@ import asyncio
 import threading
 import time
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from redis import BlockingConnectionPool, Redis, RedisCluster
 from redis import asyncio as aioredis
+from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
@@ -41,12 +49,11 @@ from baton.kv.scripts import AsyncClient, SyncClient
 # millisecond and Upstash over TLS in tens; half a second is ample for both and short
 # enough to degrade fast. To become the setting BATON_REDIS_SOCKET_TIMEOUT_S.
 SOCKET_TIMEOUT_S = 0.5
-# One retry rides over a connection closed while a Lambda was frozen; more only delay
-# the degraded answer.
+# One retry, on connection errors only (see above).
 RETRIES = 1
 _BACKOFF = ExponentialWithJitterBackoff(base=0.01, cap=0.1)
 # Connections per pool (per node on a cluster). On a single Redis the pool is a blocking
-# one: a burst of concurrent calls waits up to SOCKET_TIMEOUT_S for a free connection
+# one: a burst of concurrent calls waits up to the socket timeout for a free connection
 # instead of failing at once, which redis-py's default pool does at its limit. The
 # cluster client has no blocking pool; a burst past the limit fails like an outage.
 MAX_CONNECTIONS = 100
@@ -79,26 +86,28 @@ def resolve_redis_url(settings: Settings) -> str:
     return url
 
 
-def build_sync_client(settings: Settings) -> SyncClient:
+def build_sync_client(settings: Settings, *, timeout_s: float | None = None) -> SyncClient:
     """A new sync client for the configured Redis (single or cluster).
 
-    A cluster client discovers the slot map here; :class:`RedisUnavailableError` if it
+    ``timeout_s`` overrides the socket timeout (tests on a loaded machine want more). A
+    cluster client discovers the slot map here; :class:`RedisUnavailableError` if it
     cannot.
     """
     url = resolve_redis_url(settings)
-    options = _options(Retry(_BACKOFF, RETRIES))
+    timeout = timeout_s or SOCKET_TIMEOUT_S
     if settings.redis_cluster:
         try:
-            return RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+            return RedisCluster.from_url(
+                url, retry=Retry(_BACKOFF, 0), **_options(timeout, cluster=True)
+            )
         except REDIS_DOWN_ERRORS as exc:
             raise RedisUnavailableError("Redis Cluster did not answer") from exc
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT_S, **options
-    )
+    retry = Retry(_BACKOFF, RETRIES, supported_errors=(redis_errors.ConnectionError,))
+    pool = BlockingConnectionPool.from_url(url, retry=retry, **_options(timeout, cluster=False))
     return Redis.from_pool(pool)
 
 
-async def open_async_client(settings: Settings) -> AsyncClient:
+async def open_async_client(settings: Settings, *, timeout_s: float | None = None) -> AsyncClient:
     """A new asyncio client for the configured Redis, ready for concurrent use.
 
     A single-Redis client connects lazily. A cluster client discovers the slot map here,
@@ -107,13 +116,16 @@ async def open_async_client(settings: Settings) -> AsyncClient:
     redis/redis-py#2231 and #3565 for that family of races).
     """
     url = resolve_redis_url(settings)
-    options = _options(AsyncRetry(_BACKOFF, RETRIES))
+    timeout = timeout_s or SOCKET_TIMEOUT_S
     if not settings.redis_cluster:
+        retry = AsyncRetry(_BACKOFF, RETRIES, supported_errors=(redis_errors.ConnectionError,))
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=MAX_CONNECTIONS, timeout=SOCKET_TIMEOUT_S, **options
+            url, retry=retry, **_options(timeout, cluster=False)
         )
         return aioredis.Redis.from_pool(pool)
-    cluster = aioredis.RedisCluster.from_url(url, max_connections=MAX_CONNECTIONS, **options)
+    cluster = aioredis.RedisCluster.from_url(
+        url, retry=AsyncRetry(_BACKOFF, 0), **_options(timeout, cluster=True)
+    )
     try:
         return await cluster.initialize()
     except REDIS_DOWN_ERRORS as exc:
@@ -121,12 +133,15 @@ async def open_async_client(settings: Settings) -> AsyncClient:
         raise RedisUnavailableError("Redis Cluster did not answer") from exc
 
 
-def _options(retry: Retry | AsyncRetry) -> dict[str, Any]:
-    return {
-        "socket_timeout": SOCKET_TIMEOUT_S,
-        "socket_connect_timeout": SOCKET_TIMEOUT_S,
-        "retry": retry,
+def _options(timeout: float, *, cluster: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "max_connections": MAX_CONNECTIONS,
     }
+    if not cluster:
+        options["timeout"] = timeout  # how long to wait for a free pooled connection
+    return options
 
 
 class _LoopClient:
@@ -143,9 +158,9 @@ class _Clients:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.sync: SyncClient | None = None
-        self.by_loop: WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
-            WeakKeyDictionary()
-        )
+        # Not a WeakKeyDictionary: a client's connections refer to their loop, so a weak
+        # key would never die; entries of closed loops are pruned instead.
+        self.by_loop: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
 
 
 _clients = _Clients()
@@ -166,11 +181,29 @@ async def get_async_client() -> AsyncClient:
     """
     loop = asyncio.get_running_loop()
     with _clients.lock:
-        entry = _clients.by_loop.setdefault(loop, _LoopClient())
+        entry = _clients.by_loop.get(loop)
+        if entry is None:
+            for closed in [old for old in _clients.by_loop if old.is_closed()]:
+                del _clients.by_loop[closed]
+            entry = _clients.by_loop[loop] = _LoopClient()
     async with entry.lock:
         if entry.client is None:
             entry.client = await open_async_client(get_settings())
         return entry.client
+
+
+async def close_async_client() -> None:
+    """Close and forget the running loop's client.
+
+    For code that runs a short-lived loop (``asyncio.run`` per Lambda invocation): a
+    client still open when its loop ends can never be closed, and its connections raise
+    "Event loop is closed" when they are garbage-collected inside a later loop.
+    """
+    loop = asyncio.get_running_loop()
+    with _clients.lock:
+        entry = _clients.by_loop.pop(loop, None)
+    if entry is not None and entry.client is not None:
+        await entry.client.aclose()
 
 
 def reset_clients() -> None:

@@ -21,7 +21,6 @@ import threading
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any, TypeAlias
-from weakref import WeakKeyDictionary
 
 from redis import Redis, RedisCluster
 from redis import asyncio as aioredis
@@ -45,35 +44,43 @@ def check_same_slot(keys: Sequence[str]) -> None:
         raise CrossSlotError(f"keys of one script call span slots {sorted(slots)}: {detail}")
 
 
+# Registrations live on the client itself, so they die with it. A registry keyed weakly
+# by client would keep every client alive: a redis-py Script holds its client.
+_REGISTRATIONS = "_baton_lua_scripts"
+_lock = threading.Lock()
+
+
+def _registrations(client: SyncClient | AsyncClient) -> dict[str, Any]:
+    registrations: dict[str, Any] = vars(client).setdefault(_REGISTRATIONS, {})
+    return registrations
+
+
 class LuaScript:
     """One script of ``kv/lua/<name>.lua``, callable on any kind of client."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.source = (_LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
-        # Keyed weakly by client, so a client dropped by ``reset_clients`` takes its
-        # registration with it; the lock keeps "once per client" true across threads.
-        self._sync: WeakKeyDictionary[SyncClient, Script] = WeakKeyDictionary()
-        self._async: WeakKeyDictionary[AsyncClient, AsyncScript] = WeakKeyDictionary()
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LuaScript({self.name!r})"
 
     def registered(self, client: SyncClient) -> Script:
         """The script registered on a sync client (registered on first use)."""
-        with self._lock:
-            script = self._sync.get(client)
+        with _lock:
+            registrations = _registrations(client)
+            script: Script | None = registrations.get(self.name)
             if script is None:
-                script = self._sync[client] = client.register_script(self.source)
+                script = registrations[self.name] = client.register_script(self.source)
             return script
 
     def registered_async(self, client: AsyncClient) -> AsyncScript:
         """The script registered on an asyncio client (registered on first use)."""
-        with self._lock:
-            script = self._async.get(client)
+        with _lock:
+            registrations = _registrations(client)
+            script: AsyncScript | None = registrations.get(self.name)
             if script is None:
-                script = self._async[client] = client.register_script(self.source)
+                script = registrations[self.name] = client.register_script(self.source)
             return script
 
     def run(self, client: SyncClient, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:

@@ -115,11 +115,13 @@ async def record_usage(client: AsyncClient, record: UsageRecord, clock: Clock) -
     """Count one request, in one round trip, atomically per tenant.
 
     The period is the UTC day of ``clock.time()`` when recording. Raises
-    :class:`RedisUnavailableError` when the counters were not written, so the caller can
-    write the usage to the store instead (nothing is served unmetered). A failure of the
-    index write alone is only logged: the counters are in, and raising would make the
-    caller count the request a second time; the tenant rejoins the index with its next
-    request of the day.
+    :class:`RedisUnavailableError` when Redis did not confirm the counters, so the caller
+    can write the usage to the store instead (nothing is served unmetered). After a
+    refused connection nothing was written; after a timeout the script may still run,
+    once (the clients never resend a timed-out command), so that rare case can count a
+    request twice, never zero times. A failure of the index write alone is only logged:
+    the counters are in, and raising would make the caller count the request again; the
+    tenant rejoins the index with its next request of the day.
     """
     day = utc_day(clock.time())
     tenant = record.tenant

@@ -135,10 +135,12 @@ class EmbeddedRedis:
         args = [executable, "--port", str(port)]
         for directive, value in self._config.items():
             args += [f"--{directive}", value]
-        # The arguments are ours (an executable found above and fixed directives).
-        self._process = subprocess.Popen(  # noqa: S603
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        # Output goes to the log too: a configuration error is printed before Redis opens
+        # its logfile. The arguments are ours (an executable found above, fixed directives).
+        with (self.directory / "redis.log").open("ab") as output:
+            self._process = subprocess.Popen(  # noqa: S603
+                args, stdout=output, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         # No client retries: this loop is the retry, and it must see the process die.
         no_retry = Retry(NoBackoff(), 0)
