@@ -15,6 +15,7 @@ from importlib import resources
 from pydantic import BaseModel, ConfigDict, Field
 
 from baton.errors import InvalidRequestError, NotFoundError
+from baton.tasks import TaskType
 from baton.usage import MICRO_USD_PER_USD, TokenUsage
 
 PROVIDERS = ("openai", "anthropic", "google", "simulated")
@@ -33,6 +34,9 @@ class ModelInfo(BaseModel):
     tools: bool = False
     json_mode: bool = False
     reasoning: bool = False
+    # 1-10 per task type, relative within the catalog; the rationale is quality_source.
+    quality: dict[TaskType, int] = Field(default_factory=dict)
+    quality_source: str = ""
 
     @property
     def provider(self) -> str:

@@ -10,9 +10,10 @@ keys are the field names below; environment variables win over it.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import (
@@ -23,6 +24,9 @@ from pydantic_settings import (
 )
 
 from baton.clock import Durations
+
+if TYPE_CHECKING:
+    from baton.kv.breaker import BreakerSettings
 
 CacheMode = Literal["off", "exact", "semantic"]
 StoreKind = Literal["embedded", "dynamodb"]
@@ -56,6 +60,15 @@ class Settings(BaseSettings):
     )
     redis_cluster: bool = Field(
         default=False, description="Connect with the cluster protocol (ElastiCache Serverless)."
+    )
+    redis_socket_timeout_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Redis connect, read and pool-wait timeout: short, so a dead Redis "
+        "degrades a request quickly instead of hanging it.",
+    )
+    redis_max_connections: int = Field(
+        default=100, gt=0, description="Redis connections per pool (per node on a cluster)."
     )
     store: StoreKind = Field(default="embedded", description="Where API keys and aggregates live.")
     data_dir: Path = Field(
@@ -112,6 +125,57 @@ class Settings(BaseSettings):
     )
     simulated_failure_rate: float = Field(
         default=0.0, ge=0, le=1, description="Share of simulated calls that fail with 503."
+    )
+
+    # --- resilience -----------------------------------------------------------------------
+    resilience_file: Path | None = Field(
+        default=None,
+        description="JSON file of fallback chains and per-model retry settings; unset: "
+        "the one shipped in the package (shared/baton/data/resilience.json).",
+    )
+    breaker_window_s: float = Field(
+        default=60.0, gt=0, description="Sliding window of a model's circuit breaker."
+    )
+    breaker_min_calls: int = Field(
+        default=10, gt=0, description="Calls in the window before the breaker may open."
+    )
+    breaker_failure_rate: float = Field(
+        default=0.5, gt=0, le=1, description="Failure rate in the window that opens it."
+    )
+    breaker_cooldown_s: float = Field(
+        default=30.0, gt=0, description="Open time before half-open probes are let through."
+    )
+    breaker_cooldown_multiplier: float = Field(
+        default=2.0, ge=1, description="Cooldown growth after a failed probe."
+    )
+    breaker_max_cooldown_s: float = Field(default=600.0, gt=0, description="Longest cooldown.")
+    breaker_half_open_probes: int = Field(
+        default=3, gt=0, description="Probes let through at once while half-open."
+    )
+    breaker_probe_lease_s: float = Field(
+        default=60.0, gt=0, description="How long a probe may hold its slot without reporting."
+    )
+    incident_retention_days: float = Field(
+        default=14.0, gt=0, description="How long closed breaker incidents are kept."
+    )
+
+    # --- budgets ---------------------------------------------------------------------------
+    budget_free_usd: Decimal | None = Field(
+        default=Decimal("1"), ge=0, description="Monthly budget of a free-tier tenant (USD)."
+    )
+    budget_pro_usd: Decimal | None = Field(
+        default=Decimal("50"), ge=0, description="Monthly budget of a pro-tier tenant (USD)."
+    )
+    budget_expert_usd: Decimal | None = Field(
+        default=Decimal("500"), ge=0, description="Monthly budget of an expert-tier tenant."
+    )
+    budget_master_usd: Decimal | None = Field(
+        default=None, ge=0, description="Monthly budget of a master-tier tenant; unset: none."
+    )
+    budget_fail_open: bool = Field(
+        default=True,
+        description="When Redis is down, serve without the budget check (marked "
+        "x-baton-degraded: budget; usage is still recorded); false answers 503.",
     )
 
     # --- CloudFront front door ------------------------------------------------------------
@@ -180,10 +244,6 @@ class Settings(BaseSettings):
         default="exact",
         description="Cache mode when a request names none (x-baton-cache-mode overrides).",
     )
-    auto_model: str = Field(
-        default="simulated/echo",
-        description="The model 'auto' resolves to until the router's classifier chooses.",
-    )
     simulate_missing_providers: bool = Field(
         default=False,
         description="Answer models of providers without an API key with the simulated "
@@ -210,7 +270,12 @@ class Settings(BaseSettings):
 
     # --- time --------------------------------------------------------------------------
     time_scale: float = Field(
-        default=1.0, gt=0, description="Multiplier for every duration (tests shrink it)."
+        default=1.0,
+        gt=0,
+        description="Multiplier for the resilience durations (retry delays, timeouts and "
+        "retry-after, breaker windows, cooldowns and leases, the open-breaker cache) so "
+        "a test of minute-scale behaviour takes seconds; request and stream timeouts are "
+        "set directly.",
     )
 
     @field_validator("redis_url", "openai_api_key", "anthropic_api_key", "gemini_api_key")
@@ -236,6 +301,24 @@ class Settings(BaseSettings):
     @property
     def durations(self) -> Durations:
         return Durations(scale=self.time_scale)
+
+    @property
+    def breaker(self) -> BreakerSettings:
+        """The circuit breaker's tuning, durations scaled by ``time_scale``."""
+        from baton.kv.breaker import BreakerSettings
+
+        scale = self.time_scale
+        return BreakerSettings(
+            window_s=self.breaker_window_s * scale,
+            min_calls=self.breaker_min_calls,
+            failure_rate=self.breaker_failure_rate,
+            cooldown_s=self.breaker_cooldown_s * scale,
+            cooldown_multiplier=self.breaker_cooldown_multiplier,
+            max_cooldown_s=self.breaker_max_cooldown_s * scale,
+            half_open_probes=self.breaker_half_open_probes,
+            incident_retention_days=self.incident_retention_days,
+            probe_lease_s=self.breaker_probe_lease_s * scale,
+        )
 
     @property
     def should_preload_providers(self) -> bool:

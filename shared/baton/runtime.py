@@ -10,6 +10,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from baton.ai.availability import Availability
+from baton.ai.budget import BudgetGuard
+from baton.ai.chains import Resilience, load_resilience_file
 from baton.ai.fallback import ProviderInvoker
 from baton.ai.observability import UsageRecorder
 from baton.ai.orchestrator import Orchestrator
@@ -18,6 +21,8 @@ from baton.auth import Authenticator
 from baton.catalog import Catalog, load_catalog
 from baton.clock import Clock, SystemClock
 from baton.config import Settings, get_settings
+from baton.kv.breaker import CircuitBreaker
+from baton.kv.budget import BudgetLedger
 from baton.kv.cache import ResponseCache
 from baton.kv.client import get_async_client
 from baton.kv.deduplication import Deduplicator
@@ -33,6 +38,7 @@ class Runtime:
     clock: Clock
     catalog: Catalog
     registry: ProviderRegistry
+    breaker: CircuitBreaker
     store: Store
     authenticator: Authenticator
     orchestrator: Orchestrator
@@ -47,16 +53,34 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         settings, clock, simulate_missing=settings.simulate_missing_providers
     )
     store = get_store(settings)
+    breaker = CircuitBreaker(settings.breaker, clock)
+    resilience = Resilience(
+        load_resilience_file(str(settings.resilience_file) if settings.resilience_file else None),
+        catalog,
+        settings.time_scale,
+    )
+    rate_limiter = RateLimiter()
     orchestrator = Orchestrator(
         settings=settings,
         clock=clock,
         registry=registry,
-        router=Router(catalog, auto_model=settings.auto_model),
-        rate_limiter=RateLimiter(),
+        router=Router(catalog, servable=registry.servable),
+        availability=Availability(
+            breaker, get_async_client, clock, refresh_s=settings.durations.seconds(1.0)
+        ),
+        budgets=BudgetGuard(settings, BudgetLedger(clock), get_async_client),
+        rate_limiter=rate_limiter,
         cache=ResponseCache(),
         dedup=Deduplicator(),
         invoker=ProviderInvoker(
-            settings.stream_first_chunk_timeout_s, settings.stream_idle_timeout_s
+            settings,
+            clock,
+            catalog,
+            registry,
+            resilience,
+            breaker,
+            get_async_client,
+            admit_model=rate_limiter.admit_model,
         ),
         recorder=UsageRecorder(get_async_client, store, clock),
     )
@@ -67,6 +91,7 @@ def build_runtime(settings: Settings | None = None, clock: Clock | None = None) 
         clock=clock,
         catalog=catalog,
         registry=registry,
+        breaker=breaker,
         store=store,
         authenticator=Authenticator(store, clock, settings.key_cache_seconds),
         orchestrator=orchestrator,

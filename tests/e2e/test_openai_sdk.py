@@ -203,7 +203,6 @@ def test_health_without_and_with_key(local_server: LocalServer) -> None:
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("POST", "/v2/route-suggest"),
         ("GET", "/v2/usage"),
         ("GET", "/v2/usage/export"),
         ("DELETE", "/v2/usage"),

@@ -46,6 +46,8 @@ def invoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> I
     monkeypatch.setenv("BATON_STORE", "embedded")
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("BATON_HTTP_API_TIMEOUT_S", str(HTTP_API_TIMEOUT_S))
+    # Retry timings shrink with the deadline, so an attempt still fits in 0.5 s.
+    monkeypatch.setenv("BATON_TIME_SCALE", "0.1")
     get_settings.cache_clear()
     set_runtime(None)
     reset_clients()

@@ -165,12 +165,16 @@ def test_chat_http_api_event_goes_to_the_buffered_v2_handler(invoke: Any) -> Non
     assert result.body["baton"]["provider"] == "simulated"
 
 
-@pytest.mark.parametrize(
-    ("function", "event"),
-    [("route_suggest", "route_suggest.json"), ("usage", "usage.json")],
-)
-def test_unfinished_http_routes_answer_501(invoke: Any, function: str, event: str) -> None:
-    result = invoke(function, "--event", f"events/{event}", provision=True)
+def test_route_suggest_event_gets_a_recommendation(invoke: Any) -> None:
+    result = invoke("route_suggest", "--event", "events/route_suggest.json", provision=True)
+    assert result.exit_code == 0, result.stderr
+    assert result.status == 200, result.body
+    assert result.body["task_type"] in {"code", "analysis", "reasoning"}
+    assert result.body["recommendations"]
+
+
+def test_unfinished_usage_route_answers_501(invoke: Any) -> None:
+    result = invoke("usage", "--event", "events/usage.json", provision=True)
     assert result.exit_code == 0, result.stderr
     assert result.status == 501
     assert result.body["error"]["code"] == "not_implemented"

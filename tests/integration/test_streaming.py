@@ -394,8 +394,8 @@ async def test_an_upstream_error_before_the_first_chunk_is_a_plain_json_error(
     make_app: AppFactory, request: pytest.FixtureRequest, provider: str, status: int
 ) -> None:
     upstream = upstream_for(provider, request)
-    upstream.fake.inject(Fault(status=status))
-    async with serving(make_app, upstream) as app:
+    upstream.fake.inject(Fault(status=status), times=3)  # every retry fails too
+    async with serving(make_app, upstream, BATON_TIME_SCALE="0.01") as app:
         response = await app.chat(chat_body(upstream.model, stream=True))
         counted = await usage_today(app)
     # An overloaded or rate-limited provider is Baton's upstream being unavailable.
@@ -431,8 +431,9 @@ async def test_an_upstream_error_after_keep_alives_is_an_error_event(
 ) -> None:
     """Once the status line went out, a late refusal can only travel as an event."""
     upstream = upstream_for("openai", request)
-    upstream.fake.inject(Fault(status=503, delay_s=0.4))
-    async with serving(make_app, upstream, BATON_STREAM_KEEPALIVE_S="0.1") as app:
+    upstream.fake.inject(Fault(status=503, delay_s=0.4), times=3)  # and every retry
+    settings = {"BATON_STREAM_KEEPALIVE_S": "0.1", "BATON_TIME_SCALE": "0.01"}
+    async with serving(make_app, upstream, **settings) as app:
         response = await app.chat(chat_body(upstream.model, stream=True))
         counted = await usage_today(app)
     sse = Sse.of(response)
@@ -463,8 +464,9 @@ async def test_a_first_chunk_that_never_comes_ends_the_stream_as_stalled(
 ) -> None:
     """Before the first chunk the wait is BATON_STREAM_FIRST_CHUNK_TIMEOUT_S, not the idle
     timeout, so a model that thinks long is not cut off by the between-chunks limit."""
-    upstream.fake.inject(Fault(delay_s=3.0))
+    upstream.fake.inject(Fault(delay_s=3.0), times=3)  # every retry stalls too
     env = {
+        "BATON_TIME_SCALE": "0.01",
         "BATON_STREAM_KEEPALIVE_S": "0.1",
         "BATON_STREAM_IDLE_TIMEOUT_S": "0.2",
         "BATON_STREAM_FIRST_CHUNK_TIMEOUT_S": "0.8",

@@ -18,12 +18,12 @@ def test_environment_beats_config_file_beats_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "baton.toml"
-    config.write_text('max_messages = 12\nauto_model = "openai/gpt-4.1"\n')
+    config.write_text('max_messages = 12\ndefault_cache_mode = "off"\n')
     monkeypatch.setenv("BATON_CONFIG_FILE", str(config))
     monkeypatch.setenv("BATON_MAX_MESSAGES", "7")
     settings = Settings()
     assert settings.max_messages == 7  # environment wins
-    assert settings.auto_model == "openai/gpt-4.1"  # file beats default
+    assert settings.default_cache_mode == "off"  # file beats default
     assert Settings(max_messages=3).max_messages == 3  # explicit argument wins
 
 

@@ -60,8 +60,10 @@ async def run_batch(
     deadline: Deadline,
     concurrency: int,
     max_items: int,
+    min_start_s: float = 0.0,
 ) -> BatchResponse:
-    """Run every item; never raises for an item's failure."""
+    """Run every item; never raises for an item's failure. An item is not started when
+    less than ``min_start_s`` is left: no attempt could finish in that time."""
     if len(batch.requests) > max_items:
         raise InvalidRequestError(
             f"The batch has {len(batch.requests)} requests; the limit is {max_items}.",
@@ -72,7 +74,7 @@ async def run_batch(
 
     async def one(index: int, raw: dict[str, Any]) -> BatchItemResult:
         async with gate:
-            if deadline.expired:
+            if deadline.remaining() <= min_start_s:
                 return _failed(index, _not_started())
             try:
                 request = ChatCompletionRequest.model_validate(raw)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from baton.catalog import ModelInfo
 from baton.clock import Deadline
+from baton.kv.budget import Reservation
 from baton.schema import ChatCompletionRequest
 from baton.store.base import ApiKeyRecord
+
+if TYPE_CHECKING:
+    from baton.ai.router import Route
 
 
 @dataclass
@@ -25,6 +30,9 @@ class RequestContext:
     degraded: set[str] = field(default_factory=set)
     cache_status: str = "bypass"
     rate_limit_headers: dict[str, str] = field(default_factory=dict)
+    route: Route | None = None
+    failed_attempts: list[str] = field(default_factory=list)  # "<model>:<why>", in order
+    budget_reservation: Reservation | None = None
 
     @property
     def tenant(self) -> str:
@@ -40,6 +48,11 @@ class RequestContext:
             headers["x-baton-provider"] = self.answered_by
         if self.dropped_params:
             headers["x-baton-dropped-params"] = ",".join(self.dropped_params)
+        if self.route is not None and self.route.auto:
+            headers["x-baton-task-type"] = self.route.classification.task_type
+            headers["x-baton-complexity"] = self.route.classification.complexity
+        if self.failed_attempts:
+            headers["x-baton-attempts"] = ",".join(self.failed_attempts)
         if self.degraded:
             headers["x-baton-degraded"] = ",".join(sorted(self.degraded))
         headers.update(self.rate_limit_headers)

@@ -12,39 +12,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from baton.clock import Clock
 from baton.kv.exceptions import RedisUnavailableError
+from baton.kv.usage_counters import record_usage, usage_increments, utc_day
 from baton.store.base import Store
 from baton.usage import UsageRecord
 
 logger = Logger(service="baton", child=True)
 
 
-def aggregate_rows(record: UsageRecord) -> list[tuple[str, str, dict[str, int]]]:
+def aggregate_rows(record: UsageRecord, now: float) -> list[tuple[str, str, dict[str, int]]]:
     """The store rows one record adds to: ``(partition, sort, counters)``.
 
-    Partition ``tenant#<user>``; sort ``d#<day>`` and ``m#<month>`` for the tenant's
-    totals, and the same with ``#model#<id>`` appended per model. The aggregation
-    writes the same rows from Redis counters, so a usage report reads one shape.
+    The counters are exactly those the Redis script adds
+    (:func:`baton.kv.usage_counters.usage_increments`), for the same UTC day: partition
+    ``tenant#<user>``, sorts ``d#<day>`` and ``m#<month>`` for the tenant's totals, and the
+    same with ``#model#<id>`` appended per model. The aggregation writes the same rows
+    from Redis counters, so a usage report reads one shape.
     """
-    when = datetime.fromtimestamp(record.created_at, UTC)
-    day, month = when.strftime("%Y-%m-%d"), when.strftime("%Y-%m")
-    counters = {
-        "requests": 1,
-        "errors": int(record.status == "error"),
-        "prompt_tokens": record.tokens.input_tokens,
-        "completion_tokens": record.tokens.output_tokens,
-        "cached_tokens": record.tokens.cache_read_tokens,
-        "reasoning_tokens": record.tokens.reasoning_tokens,
-        "cost_micro_usd": record.cost_micro_usd,
-    }
+    day = utc_day(now)
+    counters = usage_increments(record)
     partition = f"tenant#{record.tenant}"
-    sorts = [f"d#{day}", f"m#{month}"]
+    sorts = [f"d#{day:%Y-%m-%d}", f"m#{day:%Y-%m}"]
     return [(partition, sort, counters) for sort in sorts] + [
         (partition, f"{sort}#model#{record.model}", counters) for sort in sorts
     ]
@@ -65,7 +58,6 @@ class UsageRecorder:
 
     async def record(self, record: UsageRecord) -> bool:
         """Record ``record``; returns True when it had to take the degraded path."""
-        from baton.kv.usage_counters import record_usage
 
         logger.info(
             "usage",
@@ -96,5 +88,5 @@ class UsageRecorder:
             return True
 
     def _write_to_store(self, record: UsageRecord) -> None:
-        for partition, sort, counters in aggregate_rows(record):
+        for partition, sort, counters in aggregate_rows(record, self._clock.time()):
             self._store.add_counters(partition, sort, counters)

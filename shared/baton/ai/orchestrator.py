@@ -1,6 +1,6 @@
 """The orchestrator: composes the request path and owns no policy of its own.
 
-    auth -> validate -> route -> rate limit -> cache lookup -> dedup
+    auth -> validate -> route -> budget -> rate limit -> cache lookup -> dedup
          -> provider call (retry, breaker, fallback) -> cache store -> usage record
 
 Auth happens at the entry point (it needs the raw header) and hands over the key's
@@ -12,16 +12,18 @@ steps in the same order; a stream's usage is recorded when it ends, however it e
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import anyio
 
+from baton.ai.availability import Availability
+from baton.ai.budget import BudgetGuard
 from baton.ai.context import RequestContext
 from baton.ai.fallback import ProviderInvoker
 from baton.ai.observability import UsageRecorder
-from baton.ai.params import fit_to_provider
-from baton.ai.router import Router
+from baton.ai.router import AUTO, Router
 from baton.catalog import cost_micro_usd
 from baton.clock import Clock
 from baton.config import Settings
@@ -29,9 +31,8 @@ from baton.errors import BatonError, PermissionDeniedError
 from baton.kv.cache import ResponseCache
 from baton.kv.deduplication import Deduplicator
 from baton.kv.rate_limit import RateLimiter
-from baton.providers.base import Provider
 from baton.providers.registry import ProviderRegistry
-from baton.schema import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from baton.schema import ChatCompletion, ChatCompletionChunk
 from baton.tokens import estimate_prompt_tokens, estimate_text_tokens
 from baton.usage import TokenUsage, UsageRecord
 from baton.validation import check_request_limits
@@ -45,41 +46,53 @@ class Orchestrator:
     clock: Clock
     registry: ProviderRegistry
     router: Router
+    availability: Availability
+    budgets: BudgetGuard
     rate_limiter: RateLimiter
     cache: ResponseCache
     dedup: Deduplicator
     invoker: ProviderInvoker
     recorder: UsageRecorder
 
-    async def _prepare(self, ctx: RequestContext) -> tuple[Provider, ChatCompletionRequest]:
-        """Validate, route, fit to the provider and admit: the steps before any answer."""
+    async def _prepare(self, ctx: RequestContext) -> None:
+        """Validate, route and admit: the steps before any answer."""
         check_request_limits(ctx.request, self.settings)
-        ctx.model = self.router.resolve(ctx.request)
+        # Choosing a model needs the remaining budget and the open breakers; an explicit
+        # model is checked by the reservation below instead, and its chain takes over
+        # from an open breaker in the invoker (one Redis round trip here, not three).
+        remaining: int | None = None
+        unavailable: frozenset[str] = frozenset()
+        if ctx.request.model == AUTO:
+            remaining, unavailable = await asyncio.gather(
+                self.budgets.remaining(ctx), self.availability.unavailable(ctx)
+            )
+        ctx.route = self.router.route(ctx.request, remaining, unavailable)
+        ctx.model = ctx.route.model
         _check_allowed(ctx)
-        provider = self.registry.for_model(ctx.model)
-        request, ctx.dropped_params = fit_to_provider(
-            ctx.request, provider, self.settings.drop_unsupported_params
-        )
-        await self.rate_limiter.admit(ctx)
-        return provider, request
+        await self.budgets.reserve(ctx, ctx.route.estimate.cost_micro_usd)
+        try:
+            await self.rate_limiter.admit(ctx)
+        except BaseException:
+            await self.budgets.settle(ctx, 0)
+            raise
 
     async def complete(self, ctx: RequestContext) -> ChatCompletion:
         """A buffered chat completion; ``ctx`` collects the response headers."""
-        provider, request = await self._prepare(ctx)
+        await self._prepare(ctx)
         cached = await self.cache.lookup(ctx)
         if cached is not None:
-            await self._record(ctx, TokenUsage(), status="ok")
+            await self._finish(ctx, TokenUsage(), status="ok")
             return cached
         try:
-            result = await self.dedup.run(
-                ctx, lambda: self.invoker.complete(ctx, provider, request)
-            )
+            result = await self.dedup.run(ctx, lambda: self.invoker.complete(ctx))
         except BatonError as exc:
-            await self._record(ctx, TokenUsage(), status="error", error_code=exc.code)
+            await self._finish(ctx, TokenUsage(), status="error", error_code=exc.code)
+            raise
+        except BaseException:
+            await self._finish(ctx, TokenUsage(), status="cancelled")
             raise
         await self.cache.store(ctx, result.completion)
-        await self.rate_limiter.settle(ctx, result.tokens)
-        await self._record(ctx, result.tokens, status="ok")
+        await self._finish(ctx, result.tokens, status="ok")
         return result.completion
 
     async def stream(self, ctx: RequestContext) -> AsyncGenerator[ChatCompletionChunk, None]:
@@ -91,9 +104,9 @@ class Orchestrator:
         (``stream_options.include_usage``). Streamed requests bypass the cache and
         deduplication until those steps learn to replay streams.
         """
-        provider, request = await self._prepare(ctx)
+        await self._prepare(ctx)
         ctx.cache_status = "bypass"
-        upstream = self.invoker.stream(ctx, provider, request)
+        upstream = self.invoker.stream(ctx)
         progress = _StreamProgress()
         status, error_code = "cancelled", None
         try:
@@ -110,14 +123,17 @@ class Orchestrator:
         except BatonError as exc:
             status, error_code = "error", exc.code
             raise
+        except Exception:
+            status, error_code = "error", "internal_error"
+            raise
         finally:
             # Shielded: a client that went away cancels this task, and the upstream
             # must still be closed and what was generated still counted.
             with anyio.CancelScope(shield=True):
                 await upstream.aclose()
-                tokens = self._tokens(ctx, progress)
-                await self.rate_limiter.settle(ctx, tokens)
-                await self._record(ctx, tokens, status=status, error_code=error_code)
+                await self._finish(
+                    ctx, self._tokens(ctx, progress), status=status, error_code=error_code
+                )
 
     @staticmethod
     def _tokens(ctx: RequestContext, progress: _StreamProgress) -> TokenUsage:
@@ -132,7 +148,7 @@ class Orchestrator:
             output_tokens=estimate_text_tokens(progress.text),
         )
 
-    async def _record(
+    async def _finish(
         self,
         ctx: RequestContext,
         tokens: TokenUsage,
@@ -140,8 +156,12 @@ class Orchestrator:
         status: str,
         error_code: str | None = None,
     ) -> None:
+        """Settle the budget and the rate-limit reservation, and record the usage."""
         assert ctx.model is not None
         simulated = ctx.answered_by == "simulated"
+        cost = 0 if simulated else cost_micro_usd(ctx.model, tokens)
+        await self.budgets.settle(ctx, cost)
+        await self.rate_limiter.settle(ctx, tokens)
         record = UsageRecord(
             request_id=ctx.request_id,
             tenant=ctx.tenant,
@@ -149,7 +169,7 @@ class Orchestrator:
             provider=ctx.answered_by or ctx.model.provider,
             model=ctx.model.id,
             tokens=tokens,
-            cost_micro_usd=0 if simulated else cost_micro_usd(ctx.model, tokens),
+            cost_micro_usd=cost,
             latency_ms=(self.clock.monotonic() - ctx.started_at) * 1000,
             created_at=self.clock.time(),
             status=status,

@@ -6,8 +6,9 @@ sees the exact wait about to happen). Baton adds three rules tenacity does not k
 
 - *What is retryable* (:func:`verdict`): 408, 409, 429, 5xx, 529, connection errors and
   timeouts are retried on the same model; context-length errors, provider-side auth and
-  not-found errors move straight to another model; the caller's own errors (a 400 the
-  provider raised, a content-policy refusal) are returned as they are.
+  not-found errors, and an open circuit breaker move straight to another model; the
+  caller's own errors (a 400 the provider raised, a content-policy refusal) are returned
+  as they are.
 - *Retry-after*: an upstream ``retry-after`` up to ``retry_after_max_s`` (default 5 s) is
   waited out exactly; a longer one ends the retries on this model at once, so the next
   model in the chain answers instead of the caller waiting.
@@ -35,8 +36,11 @@ T = TypeVar("T")
 
 _RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # Errors another model may not share: try the next model instead of retrying this one.
+# ``breaker_open`` (the model's circuit breaker refused the call) is one of them: asking
+# the breaker again within one request's backoff only adds waits, and a cooldown outlasts
+# them anyway.
 _NEXT_MODEL_CODES = frozenset(
-    {"context_length_exceeded", "upstream_auth_error", "upstream_model_not_found"}
+    {"context_length_exceeded", "upstream_auth_error", "upstream_model_not_found", "breaker_open"}
 )
 
 
@@ -62,6 +66,10 @@ def verdict(error: BaseException) -> Verdict:
     return Verdict.GIVE_UP
 
 
+# The least time worth starting an attempt with (nominal seconds): less cannot finish.
+MIN_ATTEMPT_S = 0.5
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Per-model retry settings (defaults in configuration, overrides per model)."""
@@ -71,7 +79,7 @@ class RetryPolicy:
     max_delay_s: float = 4.0
     timeout_s: float = 60.0
     retry_after_max_s: float = 5.0
-    min_attempt_s: float = 0.5
+    min_attempt_s: float = MIN_ATTEMPT_S
 
     def scaled(self, scale: float) -> RetryPolicy:
         """The same policy with every duration multiplied (tests shrink time)."""

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from baton import __version__
 from baton.ai.batch import BatchRequest, BatchResponse, run_batch
 from baton.ai.context import RequestContext
+from baton.ai.retry import MIN_ATTEMPT_S
 from baton.api.deadline import platform_remaining_s, request_deadline
 from baton.api.errors import error_response_parts
 from baton.api.lifecycle import after_restore
@@ -39,6 +40,7 @@ from baton.errors import (
 from baton.runtime import get_runtime
 from baton.schema import ChatCompletion, ChatCompletionRequest
 from baton.store.base import ApiKeyRecord
+from baton.usage import MICRO_USD_PER_USD
 
 Entry = Literal["function_url", "http_api"]
 
@@ -170,6 +172,7 @@ def create_app(entry: Entry = "function_url") -> FastAPI:
             batch_deadline,
             concurrency=settings.batch_concurrency,
             max_items=settings.batch_max_items,
+            min_start_s=settings.durations.seconds(MIN_ATTEMPT_S),
         )
         return JSONResponse(result.model_dump(mode="json", exclude_none=True))
 
@@ -220,6 +223,13 @@ def v2_body(ctx: RequestContext, completion: ChatCompletion) -> dict[str, Any]:
         "dropped_params": ctx.dropped_params,
         "degraded": sorted(ctx.degraded),
     }
+    if ctx.route is not None:
+        payload["baton"].update(
+            routed=ctx.route.auto,
+            task_type=ctx.route.classification.task_type,
+            complexity=ctx.route.classification.complexity,
+            estimated_cost_usd=ctx.route.estimate.cost_micro_usd / MICRO_USD_PER_USD,
+        )
     return payload
 
 

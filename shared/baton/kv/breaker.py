@@ -263,6 +263,31 @@ class CircuitBreaker:
                 extra={"target": target, "error": type(exc).__name__},
             )
 
+    async def open_targets(self, client: AsyncClient) -> set[str]:
+        """Targets whose breaker is open and still cooling down: the router leaves them
+        out. Two round trips (the index, then each listed breaker's state)."""
+        now = self._clock.time()
+        since = now - self.settings.incident_retention_s
+        try:
+            members: list[Any] = await client.zrevrangebyscore(
+                keys.breaker_index_key(), "+inf", since
+            )
+            targets = [_text(member) for member in members]
+            if not targets:
+                return set()
+            pipe = client.pipeline(transaction=False)
+            for target in targets:
+                pipe.hmget(keys.breaker_key(target), ["state", "cooldown_until"])
+            replies: list[Any] = await pipe.execute()
+        except REDIS_DOWN_ERRORS as exc:
+            raise RedisUnavailableError("Redis did not return the open breakers") from exc
+        found: set[str] = set()
+        for target, (state, cooldown_until) in zip(targets, replies, strict=True):
+            cooling = cooldown_until is None or float(_text(cooldown_until)) > now
+            if state is not None and _text(state) == "open" and cooling:
+                found.add(target)
+        return found
+
     # --- the health view (sync) -----------------------------------------------------------
 
     def state(self, client: SyncClient, target: str) -> BreakerStatus:

@@ -45,18 +45,17 @@ from baton.config import Settings, get_settings
 from baton.kv.exceptions import REDIS_DOWN_ERRORS, RedisNotConfiguredError, RedisUnavailableError
 from baton.kv.scripts import AsyncClient, SyncClient
 
-# Socket connect and read timeout, in seconds. Intra-AZ ElastiCache answers in about a
-# millisecond and Upstash over TLS in tens; half a second is ample for both and short
-# enough to degrade fast. To become the setting BATON_REDIS_SOCKET_TIMEOUT_S.
-SOCKET_TIMEOUT_S = 0.5
+# The socket timeout is BATON_REDIS_SOCKET_TIMEOUT_S (0.5 s): intra-AZ ElastiCache answers
+# in about a millisecond and Upstash over TLS in tens; half a second is ample for both
+# and short enough to degrade fast.
 # One retry, on connection errors only (see above).
 RETRIES = 1
 _BACKOFF = ExponentialWithJitterBackoff(base=0.01, cap=0.1)
-# Connections per pool (per node on a cluster). On a single Redis the pool is a blocking
-# one: a burst of concurrent calls waits up to the socket timeout for a free connection
-# instead of failing at once, which redis-py's default pool does at its limit. The
-# cluster client has no blocking pool; a burst past the limit fails like an outage.
-MAX_CONNECTIONS = 100
+# Connections per pool (per node on a cluster) are BATON_REDIS_MAX_CONNECTIONS. On a single
+# Redis the pool is a blocking one: a burst of concurrent calls waits up to the socket
+# timeout for a free connection instead of failing at once, which redis-py's default
+# pool does at its limit. The cluster client has no blocking pool; a burst past the
+# limit fails like an outage.
 
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -94,16 +93,20 @@ def build_sync_client(settings: Settings, *, timeout_s: float | None = None) -> 
     cannot.
     """
     url = resolve_redis_url(settings)
-    timeout = timeout_s or SOCKET_TIMEOUT_S
+    timeout = timeout_s or settings.redis_socket_timeout_s
     if settings.redis_cluster:
         try:
             return RedisCluster.from_url(
-                url, retry=Retry(_BACKOFF, 0), **_options(timeout, cluster=True)
+                url,
+                retry=Retry(_BACKOFF, 0),
+                **_options(timeout, settings.redis_max_connections, cluster=True),
             )
         except REDIS_DOWN_ERRORS as exc:
             raise RedisUnavailableError("Redis Cluster did not answer") from exc
     retry = Retry(_BACKOFF, RETRIES, supported_errors=(redis_errors.ConnectionError,))
-    pool = BlockingConnectionPool.from_url(url, retry=retry, **_options(timeout, cluster=False))
+    pool = BlockingConnectionPool.from_url(
+        url, retry=retry, **_options(timeout, settings.redis_max_connections, cluster=False)
+    )
     return Redis.from_pool(pool)
 
 
@@ -116,15 +119,17 @@ async def open_async_client(settings: Settings, *, timeout_s: float | None = Non
     redis/redis-py#2231 and #3565 for that family of races).
     """
     url = resolve_redis_url(settings)
-    timeout = timeout_s or SOCKET_TIMEOUT_S
+    timeout = timeout_s or settings.redis_socket_timeout_s
     if not settings.redis_cluster:
         retry = AsyncRetry(_BACKOFF, RETRIES, supported_errors=(redis_errors.ConnectionError,))
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, retry=retry, **_options(timeout, cluster=False)
+            url, retry=retry, **_options(timeout, settings.redis_max_connections, cluster=False)
         )
         return aioredis.Redis.from_pool(pool)
     cluster = aioredis.RedisCluster.from_url(
-        url, retry=AsyncRetry(_BACKOFF, 0), **_options(timeout, cluster=True)
+        url,
+        retry=AsyncRetry(_BACKOFF, 0),
+        **_options(timeout, settings.redis_max_connections, cluster=True),
     )
     try:
         return await cluster.initialize()
@@ -133,11 +138,11 @@ async def open_async_client(settings: Settings, *, timeout_s: float | None = Non
         raise RedisUnavailableError("Redis Cluster did not answer") from exc
 
 
-def _options(timeout: float, *, cluster: bool) -> dict[str, Any]:
+def _options(timeout: float, max_connections: int, *, cluster: bool) -> dict[str, Any]:
     options: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
-        "max_connections": MAX_CONNECTIONS,
+        "max_connections": max_connections,
     }
     if not cluster:
         options["timeout"] = timeout  # how long to wait for a free pooled connection

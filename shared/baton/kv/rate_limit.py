@@ -8,6 +8,7 @@ and no headers are set, which is what ``BATON_RATE_LIMIT`` off will mean afterwa
 from __future__ import annotations
 
 from baton.ai.context import RequestContext
+from baton.catalog import ModelInfo
 from baton.usage import TokenUsage
 
 
@@ -16,6 +17,10 @@ class RateLimiter:
 
     async def admit(self, ctx: RequestContext) -> None:
         """Raise ``RateLimitError`` when over a limit; set the x-ratelimit headers."""
+        return None
+
+    async def admit_model(self, ctx: RequestContext, model: ModelInfo) -> None:
+        """Admit a fallback model under its own per-model limits when it is tried."""
         return None
 
     async def settle(self, ctx: RequestContext, tokens: TokenUsage) -> None:

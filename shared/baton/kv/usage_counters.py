@@ -93,7 +93,7 @@ def utc_day(timestamp: float) -> date:
     return datetime.fromtimestamp(timestamp, tz=UTC).date()
 
 
-def _increments(record: UsageRecord) -> dict[str, int]:
+def usage_increments(record: UsageRecord) -> dict[str, int]:
     """The hash fields one request adds to; zero increments are left out."""
     tokens = record.tokens
     increments = {
@@ -135,7 +135,7 @@ async def record_usage(client: AsyncClient, record: UsageRecord, clock: Clock) -
         keys.period_id("day", day),
         keys.period_id("month", day),
     ]
-    for name, increment in _increments(record).items():
+    for name, increment in usage_increments(record).items():
         args += [name, increment]
     outcomes: tuple[object, object] = await asyncio.gather(
         RECORD_USAGE.run_async(client, script_keys, args),
