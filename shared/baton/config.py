@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         description="JSON file of fallback chains and per-model retry settings; unset: "
         "the one shipped in the package (shared/baton/data/resilience.json).",
     )
+    active_probes: bool = Field(
+        default=False,
+        description="The scheduled function also sends a minimal request to each live "
+        "provider's cheapest model and feeds the outcome to the health monitor.",
+    )
     breaker_window_s: float = Field(
         default=60.0, gt=0, description="Sliding window of a model's circuit breaker."
     )
