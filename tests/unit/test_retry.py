@@ -68,6 +68,12 @@ def test_context_length_moves_on_and_caller_errors_are_returned() -> None:
     assert verdict(UpstreamTimeoutError("slow")) is Verdict.RETRY
 
 
+def test_open_breakers_and_stalled_streams_move_on_without_retrying() -> None:
+    assert verdict(UpstreamUnavailableError("open", code="breaker_open")) is Verdict.NEXT_MODEL
+    stalled = UpstreamTimeoutError("quiet", code="upstream_stream_stalled")
+    assert verdict(stalled) is Verdict.NEXT_MODEL
+
+
 async def test_transient_errors_are_retried_with_growing_jittered_waits(
     fake_clock: FakeClock,
 ) -> None:

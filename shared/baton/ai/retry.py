@@ -39,8 +39,16 @@ _RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # ``breaker_open`` (the model's circuit breaker refused the call) is one of them: asking
 # the breaker again within one request's backoff only adds waits, and a cooldown outlasts
 # them anyway.
+# A stream stalled before its first chunk is not retried either: each wait was a whole
+# first-chunk timeout, and another model is the faster way to an answer.
 _NEXT_MODEL_CODES = frozenset(
-    {"context_length_exceeded", "upstream_auth_error", "upstream_model_not_found", "breaker_open"}
+    {
+        "context_length_exceeded",
+        "upstream_auth_error",
+        "upstream_model_not_found",
+        "breaker_open",
+        "upstream_stream_stalled",
+    }
 )
 
 
