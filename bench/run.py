@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import cold_start, streaming
+from bench import classifier, cold_start, resilience, streaming
 
 
 def machine() -> str:
@@ -33,6 +33,10 @@ def main() -> None:
     print(cold_start.render(cold_start.run()))
     print("\n### Streaming: time to first chunk and total, direct vs through Baton\n")
     print(streaming.render(streaming.run()))
+    print("\n### Router: task classification on held-out prompts, and its latency\n")
+    print(classifier.render(classifier.run()))
+    print("\n### Resilience: success and added latency under faults\n")
+    print(resilience.render(resilience.run()))
 
 
 if __name__ == "__main__":
