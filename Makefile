@@ -7,6 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The newest Python 3.11+ on this machine, preferring 3.12 (Lambda's runtime here).
 PYTHON ?= $(shell scripts/find-python)
+# shared/ is the Lambda layer: no bytecode caches may appear in it (sam build ships it).
+export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help run test bench lint build clean
 
