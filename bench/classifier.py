@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from baton.ai import classifier  # noqa: E402
+from baton.ai import classifier, router_lexicon  # noqa: E402
 from baton.schema import UserMessage  # noqa: E402
 from baton.tasks import COMPLEXITIES, TASK_TYPES  # noqa: E402
 
@@ -109,9 +109,9 @@ def latency(size: int) -> dict[str, float]:
 def load_time_ms() -> float:
     """First-call cost of reading the shipped lexicon and weights (once per container)."""
     classifier.load_model.cache_clear()
-    classifier.load_lexicon.cache_clear()
+    router_lexicon.load_lexicon.cache_clear()
     started = time.perf_counter()
-    classifier.load_lexicon()
+    router_lexicon.load_lexicon()
     classifier.load_model()
     return (time.perf_counter() - started) * 1000
 

@@ -32,7 +32,8 @@ import numpy as np
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from baton.ai.classifier import extract_features, pick_complexity
+from baton.ai.classifier import pick_complexity
+from baton.ai.router_features import extract_features
 from baton.schema import UserMessage
 from baton.tasks import COMPLEXITIES, TASK_TYPES
 

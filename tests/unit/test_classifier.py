@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from baton.ai import classifier
+from baton.ai import classifier, router_features, router_lexicon
 from baton.ai.classifier import Classification, classify
 from baton.schema import (
     AssistantMessage,
@@ -205,7 +205,7 @@ def test_huge_input_is_cut_to_head_and_tail() -> None:
     head = "Summarize the following report in five bullet points for the board.\n\n"
     head += "Revenue grew in every region while costs stayed flat. " * 30
     tail = "Margins improved and the outlook for next year is stable. " * 15
-    assert len(head) > classifier.HEAD_CHARS and len(tail) > classifier.TAIL_CHARS
+    assert len(head) > router_features.HEAD_CHARS and len(tail) > router_features.TAIL_CHARS
     prose = "Customer numbers rose and churn fell in the second half. " * 4000
     code = "def f(x):\n    return {'y': x + 1}  # unrelated code in the middle\n" * 4000
     huge_prose = head + prose + tail
@@ -220,7 +220,7 @@ def test_classification_is_deterministic_across_reloads() -> None:
     prompt = "Compare PostgreSQL and MySQL for a small analytics team; which would you pick?"
     first = one(prompt)
     classifier.load_model.cache_clear()
-    classifier.load_lexicon.cache_clear()
+    router_lexicon.load_lexicon.cache_clear()
     assert one(prompt) == first
     assert one(prompt) == first
 
@@ -234,7 +234,7 @@ def test_medium_bias_moves_borderline_complexity_towards_medium() -> None:
 
 
 def lexicon_entries() -> list[tuple[str, str]]:
-    path = Path(classifier.__file__).parents[1] / "data/router_lexicon.json"
+    path = Path(router_lexicon.__file__).parents[1] / "data/router_lexicon.json"
     raw = json.loads(path.read_text("utf-8"))
     groups = {f"L:{task}": entries for task, entries in raw["tasks"].items()}
     groups["L:language"] = raw["languages"]
@@ -250,7 +250,7 @@ def test_every_lexicon_entry_is_found_in_a_prompt() -> None:
     missed = [
         (cue, entry)
         for cue, entry in lexicon_entries()
-        if cue not in classifier.extract_features([user(f"x {entry.rstrip('*')} x")])
+        if cue not in router_features.extract_features([user(f"x {entry.rstrip('*')} x")])
     ]
     assert missed == []
 
@@ -260,7 +260,7 @@ def test_no_held_out_prompt_is_in_the_training_data() -> None:
     held-out one (Jaccard similarity of their word sets)."""
 
     def words(text: str) -> set[str]:
-        return set(classifier.normalise(text).split())
+        return set(router_lexicon.normalise(text).split())
 
     held = [words(row.prompt) for row in held_out_dev()[0]]
     lines = (DATA / "router_train_extra.jsonl").read_text("utf-8").splitlines()
