@@ -22,17 +22,13 @@ from baton.errors import BatonError
 from baton.providers.base import (
     ProviderCall,
     ProviderResult,
+    StreamFrame,
     StreamItem,
     error_from_status,
-    new_completion_id,
-    now_seconds,
+    single_choice_result,
 )
 from baton.schema import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    Choice,
     ChoiceDelta,
-    ChunkChoice,
     FinishReason,
     FunctionCall,
     ResponseMessage,
@@ -83,27 +79,14 @@ class SimulatedProvider:
             input_tokens=estimate_prompt_tokens(call.request),
             output_tokens=estimate_text_tokens(text),
         )
-        completion = ChatCompletion(
-            id=new_completion_id(),
-            created=now_seconds(),
-            model=call.model.id,
-            choices=[Choice(index=0, message=message, finish_reason=finish)],
-            usage=tokens.to_openai(),
-        )
-        return ProviderResult(completion=completion, tokens=tokens)
+        return single_choice_result(call.model.id, message, finish, tokens)
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamItem]:
         result = await self.complete(call)
         completion = result.completion
         message = completion.choices[0].message
-
-        def chunk(delta: ChoiceDelta, finish: FinishReason | None = None) -> ChatCompletionChunk:
-            return ChatCompletionChunk(
-                id=completion.id,
-                created=completion.created,
-                model=completion.model,
-                choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish)],
-            )
+        frame = StreamFrame(completion.model, completion.id, completion.created)
+        chunk = frame.chunk
 
         yield chunk(ChoiceDelta(role="assistant", content=""))
         for piece in re.findall(r"\S+\s*", message.content or ""):
