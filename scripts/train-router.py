@@ -8,17 +8,21 @@ scores the weights in pure Python. Run from the checkout root:
 
 Honest evaluation: the held-out part of ``tests/data/router_dev.jsonl`` (the indexes in
 ``tests/data/router_split.json``, fixed from the labels before any fitting) is never
-read here. Everything that is tuned (regularisation, the lean towards ``medium``, how much
-a dev prompt weighs against a hand-written one) is chosen by cross-validation on the
-other dev prompts only; ``bench/classifier.py`` then reports held-out accuracy.
+read here, nor are the two hold-out files; the training prompts are every
+``tests/data/router_train_*.jsonl`` (``tests/data/ROUTER_DATA.md`` says what each is).
+Everything that is tuned (regularisation, the lean towards ``medium``, how much a dev
+prompt weighs against a hand-written one) is chosen by cross-validation on the other
+dev prompts only; ``bench/classifier.py`` then reports held-out accuracy.
 
 Reproducible: the same inputs give byte-identical output (fixed seeds, deterministic
-solver, sorted keys, rounded weights).
+solver, cross-validation folds fitted in parallel but assembled in a fixed order, sorted
+features, float32 weights). A full run takes about 6-8 minutes on two cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import itertools
 import json
 import random
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.linear_model import LogisticRegression
 
@@ -40,24 +45,31 @@ from baton.tasks import COMPLEXITIES, TASK_TYPES
 ROOT = Path(__file__).resolve().parents[1]
 DEV = ROOT / "tests/data/router_dev.jsonl"
 SPLIT = ROOT / "tests/data/router_split.json"
-EXTRA = ROOT / "tests/data/router_train_extra.jsonl"
+# Hand-written training prompts (every ``router_train_*.jsonl``, read in name order).
+EXTRA_GLOB = "tests/data/router_train_*.jsonl"
 OUT = ROOT / "shared/baton/data/router_model.json"
 
 CV_FOLDS = 5
 CV_REPEATS = 3
 CV_SEED = 7
 # Word-level features must occur in at least this many training prompts to be kept:
-# one-off words are noise that a small model would memorise.
+# one-off words are noise that a small model would memorise. Character n-grams are many
+# more and each says less, so they need more support.
 MIN_DF = 2
+NGRAM_MIN_DF = 5
+# Features whose weights all stay below this are dropped from the fitted model (in CV
+# too, so the scores are those of the shipped model): they barely move a score but would
+# make the file and its loading several times bigger.
+PRUNE_BELOW = 0.02
 # Prefixes of the features each model sees: complexity is about the shape and size of
 # the ask, so it gets the structural and cue features, not the vocabulary.
-TASK_PREFIXES = ("w:", "c:", "s:", "L:", "C:")
+TASK_PREFIXES = ("w:", "g:", "c:", "s:", "L:", "C:")
 COMPLEXITY_PREFIXES = ("s:", "L:", "C:")
 # Searched by cross-validation.
-TASK_C_GRID = (0.3, 1.0, 3.0, 10.0)
-COMPLEXITY_C_GRID = (0.1, 0.3, 1.0, 3.0)
+TASK_C_GRID = (3.0, 10.0)
+COMPLEXITY_C_GRID = (0.3, 1.0, 3.0)
 MEDIUM_BIAS_GRID = tuple(round(0.1 * i, 1) for i in range(0, 16))
-DEV_WEIGHT_GRID = (1.0, 2.0)
+DEV_WEIGHT_GRID = (1.0, 3.0)
 OBJECTIVE_TOLERANCE = 0.01
 DECIMALS = 4
 
@@ -115,7 +127,8 @@ def load_rows() -> tuple[list[Row], list[Row]]:
     ]
     extra = [
         Row(r["prompt"], r["task_type"], r["complexity"], "extra")
-        for r in (json.loads(line) for line in EXTRA.read_text().splitlines() if line.strip())
+        for path in sorted(ROOT.glob(EXTRA_GLOB))
+        for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip())
     ]
     return dev, extra
 
@@ -136,9 +149,9 @@ def select(
 
 
 def vocabulary(feature_rows: list[dict[str, float]]) -> set[str]:
-    """Word-level features seen in at least MIN_DF prompts."""
+    """Word-level features seen in at least MIN_DF (n-grams: NGRAM_MIN_DF) prompts."""
     counts = Counter(k for features in feature_rows for k in features)
-    return {k for k, n in counts.items() if n >= MIN_DF}
+    return {k for k, n in counts.items() if n >= (NGRAM_MIN_DF if k[0] == "g" else MIN_DF)}
 
 
 @dataclass
@@ -169,6 +182,7 @@ def fit(
     y = np.array([classes.index(label) for label in labels])
     model = LogisticRegression(C=c, max_iter=2000)
     model.fit(x, y, sample_weight=np.array(weights))
+    model.coef_[:, np.abs(model.coef_).max(axis=0) < PRUNE_BELOW] = 0.0
     return Fitted(vectorizer, model, prefixes, vocab)
 
 
@@ -207,6 +221,32 @@ class ComplexityChoice:
     confusion: list[list[int]]
 
 
+def _fold_probabilities(
+    dev: list[Row],
+    extra: list[Row],
+    dev_feats: list[dict[str, float]],
+    extra_feats: list[dict[str, float]],
+    fold: list[int],
+    target: str,
+    classes: tuple[str, ...],
+    prefixes: tuple[str, ...],
+    c: float,
+    dev_weight: float,
+) -> np.ndarray:
+    """Probabilities for the dev rows of ``fold`` from a model fitted without them."""
+    held = set(fold)
+    train = [i for i in range(len(dev)) if i not in held]
+    fitted = fit(
+        extra_feats + [dev_feats[i] for i in train],
+        [getattr(r, target) for r in extra] + [getattr(dev[i], target) for i in train],
+        [1.0] * len(extra) + [dev_weight] * len(train),
+        prefixes,
+        c,
+        classes,
+    )
+    return fitted.probabilities([dev_feats[i] for i in fold])
+
+
 def out_of_fold(
     dev: list[Row],
     extra: list[Row],
@@ -223,22 +263,22 @@ def out_of_fold(
     The hand-written extra prompts are always in the training part: only the dev rows
     are evaluated, since they are what held-out prompts look like.
     """
+    splits = [(repeat, fold) for repeat in range(CV_REPEATS) for fold in folds(dev, repeat)]
+    # One fit per (repeat, fold), spread over the cores: each is deterministic on its own,
+    # so the result does not depend on the order they finish in.
+    results = Parallel(n_jobs=-1)(
+        delayed(_fold_probabilities)(
+            dev, extra, dev_feats, extra_feats, fold, target, classes, prefixes, c, dev_weight
+        )
+        for _, fold in splits
+    )
     out: list[np.ndarray] = []
     for repeat in range(CV_REPEATS):
         probs: list[Any] = [None] * len(dev)
-        for fold in folds(dev, repeat):
-            fold_set = set(fold)
-            train = [i for i in range(len(dev)) if i not in fold_set]
-            fitted = fit(
-                extra_feats + [dev_feats[i] for i in train],
-                [getattr(r, target) for r in extra] + [getattr(dev[i], target) for i in train],
-                [1.0] * len(extra) + [dev_weight] * len(train),
-                prefixes,
-                c,
-                classes,
-            )
-            for i, p in zip(fold, fitted.probabilities([dev_feats[i] for i in fold]), strict=True):
-                probs[i] = p
+        for (r, fold), fold_probs in zip(splits, results, strict=True):
+            if r == repeat:
+                for i, p in zip(fold, fold_probs, strict=True):
+                    probs[i] = p
         out += probs
     return out
 
@@ -323,18 +363,17 @@ def confusion(predicted: list[int], truth: list[int], n: int) -> list[list[int]]
 
 
 def export(fitted: Fitted, classes: tuple[str, ...]) -> dict[str, Any]:
-    """The model as plain JSON: bias and per-feature weight rows, tiny weights dropped."""
+    """The model as JSON: bias, the kept feature names, and their rows as packed float32."""
     names = fitted.vectorizer.get_feature_names_out()
     coef = fitted.model.coef_
-    weights: dict[str, list[float]] = {}
-    for j, name in enumerate(names):
-        row = [round(float(coef[k][j]), DECIMALS) for k in range(len(classes))]
-        if max(abs(w) for w in row) >= 10**-DECIMALS * 5:
-            weights[str(name)] = row
+    kept = [j for j in range(len(names)) if np.abs(coef[:, j]).max() > 0]
+    kept.sort(key=lambda j: str(names[j]))
+    rows = coef[:, kept].T.astype("<f4")
     return {
         "labels": list(classes),
         "bias": [round(float(b), DECIMALS) for b in fitted.model.intercept_],
-        "weights": dict(sorted(weights.items())),
+        "features": [str(names[j]) for j in kept],
+        "weights_f32le": base64.b64encode(rows.tobytes()).decode("ascii"),
     }
 
 
@@ -408,7 +447,7 @@ def main() -> None:
     )
     print(
         f"wrote {OUT.relative_to(ROOT)}: {OUT.stat().st_size} bytes, "
-        f"{len(doc['task']['weights'])} task features"
+        f"{len(doc['task']['features'])} task features"
     )
 
 

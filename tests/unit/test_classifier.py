@@ -24,9 +24,14 @@ from baton.schema import (
     UserMessage,
 )
 from baton.tasks import COMPLEXITIES, TASK_TYPES
-from bench.classifier import evaluate, held_out_dev
-
-DATA = Path(__file__).resolve().parents[1] / "data"
+from bench.classifier import evaluate
+from bench.router_data import (
+    evaluation_prompts,
+    held_out_dev,
+    near_copies,
+    read_rows,
+    training_files,
+)
 
 
 def user(text: str) -> UserMessage:
@@ -225,6 +230,29 @@ def test_classification_is_deterministic_across_reloads() -> None:
     assert one(prompt) == first
 
 
+def test_an_ngram_shared_by_several_words_counts_once() -> None:
+    features = router_features.extract_features([user("rain rainy rainfall, rain again")])
+    assert features["g:<rai"] == router_features.NGRAM_WEIGHT
+    assert "g:nfall" in features and "g:<again>" not in features  # at most five characters
+
+
+@pytest.mark.parametrize(
+    "prompt", [prompt for prompts in CLEAR.values() for prompt in prompts], ids=str.__len__
+)
+def test_scoring_ngrams_per_word_matches_the_training_features(prompt: str) -> None:
+    """The classifier's per-word n-gram memo scores exactly what training fitted: every
+    n-gram once, however many words share it."""
+    messages = [user(prompt)]
+    extracted = router_features.extract(messages)
+    training_view = router_features.extract_features(messages)
+    assert training_view == extracted.features | router_features.ngram_features(
+        extracted.ngram_words
+    )
+    model = classifier.load_model().task
+    fast = model.probabilities(extracted.features, extracted.ngram_words)
+    assert fast == pytest.approx(model.probabilities(training_view), abs=1e-9)
+
+
 def test_medium_bias_moves_borderline_complexity_towards_medium() -> None:
     low, medium, high = (COMPLEXITIES.index(c) for c in ("low", "medium", "high"))
     probabilities = [0.0] * 3
@@ -255,27 +283,27 @@ def test_every_lexicon_entry_is_found_in_a_prompt() -> None:
     assert missed == []
 
 
-def test_no_held_out_prompt_is_in_the_training_data() -> None:
-    """Not even a near copy: no hand-written training prompt shares half its words with a
-    held-out one (Jaccard similarity of their word sets)."""
-
-    def words(text: str) -> set[str]:
-        return set(router_lexicon.normalise(text).split())
-
-    held = [words(row.prompt) for row in held_out_dev()[0]]
-    lines = (DATA / "router_train_extra.jsonl").read_text("utf-8").splitlines()
-    extra = [words(json.loads(line)["prompt"]) for line in lines if line.strip()]
-    assert len(extra) > 500
-    closest = max(len(e & h) / len(e | h) for e in extra for h in held)
-    assert closest < 0.5
+def test_near_copies_are_found_across_case_punctuation_and_script() -> None:
+    found = near_copies(
+        ["Is 221 prime?", "这条评论是好评还是差评：包装很用心", "write a haiku about rain"],
+        ["is 221 prime", "这条评论是好评还是差评？包装很用心。", "sum of 4 and 5"],
+    )
+    assert found.tolist() == [True, True, False]
 
 
-# What the shipped model scored on the held-out split when it was first evaluated (53 and
-# 44 of 63; no high<->low swap). The issue asks for 90% task type and 70% complexity: this
-# model falls short of that bar, so these floors guard against regressions only. Raise
-# them with a model that does better, never lower them to let a worse one pass.
-HELD_OUT_TASK_CORRECT = 53
-HELD_OUT_COMPLEXITY_CORRECT = 44
+def test_no_evaluation_prompt_is_in_the_training_data() -> None:
+    """Not even a near copy (``scripts/decontaminate-router-data.py`` removes them)."""
+    training = [row["prompt"] for path in training_files() for row in read_rows(path)]
+    assert len(training) > 3000
+    copies = near_copies(training, evaluation_prompts())
+    assert [p for p, copy in zip(training, copies, strict=True) if copy] == []
+
+
+# What the shipped model scored on the held-out split (57 and 51 of 63, no high<->low
+# swap: 90.5% and 81.0%, over the issue's bars of 90% and 70%). Raise these with a model
+# that does better, never lower them to let a worse one pass.
+HELD_OUT_TASK_CORRECT = 57
+HELD_OUT_COMPLEXITY_CORRECT = 51
 MAX_HIGH_LOW_SWAP_RATE = 0.05
 
 

@@ -1,7 +1,9 @@
 """Features for the router's task classifier: a conversation as sparse named numbers.
 
 :func:`extract_features` turns the messages into words, word stems (the first letters of
-long words, so ``traduire``/``traducir``/``tradurre`` meet), word pairs, character pairs
+long words, so ``traduire``/``traducir``/``tradurre`` meet), character n-grams of the
+instruction's words (so inflections and spellings the training prompts never used still
+share weight with ones they did), word pairs, character pairs
 for Chinese/Japanese/Korean, hits of the hand-written multilingual cue lexicons
 (``data/router_lexicon.json``) and structural signals (code symbols, math notation,
 quoted passages, list items, length). The last user turn counts fully; the system
@@ -17,7 +19,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any
 
@@ -34,6 +38,11 @@ HEAD_CHARS = 1000
 TAIL_CHARS = 500
 # A quoted or pasted passage counts for this much: what to do with it matters more.
 PASSAGE_WEIGHT = 0.5
+# Character n-grams of the instruction's words: lengths, and the value of each one present.
+NGRAM_LENGTHS = (3, 4, 5)
+NGRAM_WEIGHT = 0.5
+# Bound on the per-process memo of word -> n-grams (distinct words seen).
+_NGRAM_MEMO = 65_536
 
 _LATIN = re.compile("[a-zA-Z]")
 # Regexes below are kept to simple shapes on purpose: Python's ``re`` scans long
@@ -77,6 +86,18 @@ _SEQUENCE_BEFORE_GAP = re.compile(r"(?:\b\w{1,4}\b[ ,;]+){4,}$")
 _EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf]")
 
 
+@lru_cache(maxsize=_NGRAM_MEMO)
+def word_ngrams(word: str) -> frozenset[str]:
+    """The ``g:`` features of one word: its n-grams with ``<`` and ``>`` marking its edges.
+
+    Memoised: ordinary prompts reuse a small vocabulary, so most words cost one look-up.
+    """
+    marked = f"<{word}>"
+    return frozenset(
+        "g:" + marked[i : i + n] for n in NGRAM_LENGTHS for i in range(len(marked) - n + 1)
+    )
+
+
 def _cut(text: str) -> str:
     if len(text) <= HEAD_CHARS + TAIL_CHARS:
         return text
@@ -111,12 +132,17 @@ class _Features:
         self.lexicon = lexicon
         self.values: dict[str, float] = {}
         self.cue_counts: dict[str, float] = {}
+        self.ngram_words: frozenset[str] = frozenset()
 
     def add(self, name: str, value: float) -> None:
         self.values[name] = self.values.get(name, 0.0) + value
 
-    def add_text(self, text: str, weight: float) -> None:
-        """Word, CJK character (pair) and cue features of ``text``, each once per call."""
+    def add_text(self, text: str, weight: float, ngrams: bool = False) -> None:
+        """Word, CJK character (pair) and cue features of ``text``, each once per call.
+
+        With ``ngrams`` (for the instruction, the part that says what to do), its words
+        are kept as ``ngram_words``: their character n-grams are features too.
+        """
         text = normalise(text)
         lex = self.lexicon
         values = self.values
@@ -139,6 +165,8 @@ class _Features:
             name = "w:" + word
             values[name] = values.get(name, 0.0) + weight
             cues.extend(lex.word_cues(word) * count)
+        if ngrams:
+            self.ngram_words = frozenset(w for w in counts if not w.isdigit())
         pairs = Counter(pairwise(words))
         starts = lex.phrases.keys() & pairs.keys()
         if starts:
@@ -231,12 +259,35 @@ def _role_and_text(message: Any) -> tuple[str, str]:
     return str(getattr(message, "role", "")), message_text(getattr(message, "content", None))
 
 
+@dataclass(frozen=True)
+class Extracted:
+    """A conversation's features, with its character n-grams kept as the words they come
+    from: the classifier scores those per word from a memo (far cheaper than hundreds of
+    separate n-gram look-ups per prompt), training expands them (:func:`ngram_features`).
+    """
+
+    features: dict[str, float]
+    ngram_words: frozenset[str]
+
+
+def ngram_features(words: Iterable[str]) -> dict[str, float]:
+    """The ``g:`` features of a set of words: each n-gram of any of them, once."""
+    return dict.fromkeys(set[str]().union(*map(word_ngrams, words)), NGRAM_WEIGHT)
+
+
 def extract_features(messages: Sequence[Any]) -> dict[str, float]:
-    """Named feature values of a conversation (the model's input; also used in training).
+    """Every named feature value of a conversation, n-grams included (training's view)."""
+    extracted = extract(messages)
+    return extracted.features | ngram_features(extracted.ngram_words)
+
+
+def extract(messages: Sequence[Any]) -> Extracted:
+    """The features of a conversation (the model's input), n-grams as their words.
 
     The last user turn gives every feature at full weight (its instruction fully, quoted
-    material at ``PASSAGE_WEIGHT``); system/developer prompts and up to
-    ``HISTORY_TURNS`` earlier turns add their words and cues at smaller weights.
+    material at ``PASSAGE_WEIGHT``; the instruction's words also give their n-grams);
+    system/developer prompts and up to ``HISTORY_TURNS`` earlier turns add their words
+    and cues at smaller weights.
     """
     parts = [_role_and_text(m) for m in messages]
     last = max(
@@ -245,11 +296,11 @@ def extract_features(messages: Sequence[Any]) -> dict[str, float]:
     if last is None:
         last = max((i for i, (_, text) in enumerate(parts) if text.strip()), default=None)
     if last is None:
-        return {}
+        return Extracted({}, frozenset())
     features = _Features(load_lexicon())
     text = parts[last][1]
     instruction, passage = split_passage(_cut(text))
-    features.add_text(instruction, 1.0)
+    features.add_text(instruction, 1.0, ngrams=True)
     if passage:
         features.add_text(passage, PASSAGE_WEIGHT)
     _structure(features, text, instruction, passage)
@@ -263,4 +314,4 @@ def extract_features(messages: Sequence[Any]) -> dict[str, float]:
         elif earlier < HISTORY_TURNS:
             earlier += 1
             features.add_text(_cut(other), HISTORY_WEIGHT if role == "user" else ASSISTANT_WEIGHT)
-    return features.finish()
+    return Extracted(features.finish(), features.ngram_words)
