@@ -151,9 +151,9 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Split: {split['n']} of the 180 dev prompts held out, {split['held_out_per_task_type']} "
         f"per task type, seed {split['seed']}. {split['rule']} The other "
-        f"{cv['dev_rows']} dev prompts and {cv['extra_rows']} hand-written ones "
+        f"{cv['dev_rows']} dev prompts and {cv['extra_rows']} written training prompts "
         "(`tests/data/router_train_*.jsonl`) fit the weights; cross-validation over "
-        f"those {cv['dev_rows']} dev prompts (the hand-written ones always train) chose "
+        f"those {cv['dev_rows']} dev prompts (the written ones always train) chose "
         f"task C={cv['task_c']}, complexity C={cv['complexity_c']} and the lean towards "
         f"medium ({cv['medium_bias']}).",
         "",

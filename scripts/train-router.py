@@ -11,7 +11,7 @@ Honest evaluation: the held-out part of ``tests/data/router_dev.jsonl`` (the ind
 read here, nor are the two hold-out files; the training prompts are every
 ``tests/data/router_train_*.jsonl`` (``tests/data/ROUTER_DATA.md`` says what each is).
 Everything that is tuned (regularisation, the lean towards ``medium``, how much a dev
-prompt weighs against a hand-written one) is chosen by cross-validation on the other
+prompt weighs against a written training one) is chosen by cross-validation on the other
 dev prompts only; ``bench/classifier.py`` then reports held-out accuracy.
 
 Reproducible: the same inputs give byte-identical output (fixed seeds, deterministic
@@ -107,7 +107,7 @@ def stratified_split(
 
 
 def load_rows() -> tuple[list[Row], list[Row]]:
-    """(dev prompts allowed for fitting, hand-written extra prompts). Held-out is skipped."""
+    """(dev prompts allowed for fitting, written training prompts). Held-out is skipped."""
     split = json.loads(SPLIT.read_text())
     dev_raw = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
     labels = [(r["task_type"], r["complexity"]) for r in dev_raw]
@@ -260,7 +260,7 @@ def out_of_fold(
 ) -> list[np.ndarray]:
     """Probabilities for every dev row from models that did not see it, per CV repeat.
 
-    The hand-written extra prompts are always in the training part: only the dev rows
+    The written training prompts are always in the training part: only the dev rows
     are evaluated, since they are what held-out prompts look like.
     """
     splits = [(repeat, fold) for repeat in range(CV_REPEATS) for fold in folds(dev, repeat)]
