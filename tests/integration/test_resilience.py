@@ -81,6 +81,12 @@ def attempts(response: httpx.Response) -> list[str]:
     return header.split(",") if header else []
 
 
+def degraded(response: httpx.Response) -> list[str]:
+    """The steps that fell back to their Redis-down policy for this request."""
+    header = response.headers.get("x-baton-degraded")
+    return header.split(",") if header else []
+
+
 # --- primary down ---------------------------------------------------------------------------
 
 
@@ -113,6 +119,9 @@ async def test_primary_down_every_request_is_answered_and_the_open_breaker_stops
     assert len(responses) + len(rest) == 200
     for response in [*responses, *(timed.response for timed in rest)]:
         served_by(response, FALLBACK)
+        # Every permit came from the breaker: one that Redis did not answer in time fails
+        # open and calls the model (the Redis-down policy), which no count below allows.
+        assert "breaker" not in degraded(response)
     # Three attempts per request (every one failed) until the tenth failure opened it.
     assert attempts(responses[0]) == [f"{PRIMARY}:{failure}"] * 3
     assert calls_at_open == MIN_CALLS

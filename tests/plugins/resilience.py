@@ -61,6 +61,14 @@ RETRY: dict[str, float] = {
     "min_attempt_s": 0.5,
 }
 TIME_SCALE = 0.05
+# The app's Redis timeout (connect, read and pool wait). Production's 0.5 s is for a Redis
+# next door and a handler that serves one request; here one event loop carries up to 20
+# concurrent requests beside three fake servers, in a process whose heap makes a full
+# garbage collection take 0.2-0.4 s, so a reply can sit unread past 0.5 s. A breaker
+# permit that times out fails open by design (the call goes upstream, ``x-baton-degraded:
+# breaker``): Redis-down policy, not what these tests are about. They take the test
+# clients' timeout instead, and assert that no permit fell back to it where it matters.
+REDIS_TIMEOUT_S = TEST_TIMEOUT_S
 PROMPT = "How does an orchestra follow the conductor's baton?"
 
 
@@ -234,7 +242,8 @@ def serve(
     make_app: AppFactory, upstreams: Upstreams, breaker_redis: SyncClient, tmp_path: Path
 ) -> Serve:
     """``async with serve(time_scale=..., retry={...}, BATON_X="...") as app``: the app on
-    the three fakes with this module's chains.
+    the three fakes with this module's chains, and Redis calls bounded by
+    :data:`REDIS_TIMEOUT_S`.
 
     Before the app is handed over, one request per provider warms its SDK (imports and
     the first connection cost more than a shortened timeout allows), then the fakes and
@@ -253,6 +262,7 @@ def serve(
             **upstreams.env(),
             "BATON_RESILIENCE_FILE": str(path),
             "BATON_TIME_SCALE": str(time_scale),
+            "BATON_REDIS_SOCKET_TIMEOUT_S": str(REDIS_TIMEOUT_S),
             **settings,
         }
         async with make_app(env=env) as app:
