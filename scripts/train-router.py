@@ -221,56 +221,66 @@ class ComplexityChoice:
     confusion: list[list[int]]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What one model predicts: the row attribute, its classes and the features it sees."""
+
+    attribute: str
+    classes: tuple[str, ...]
+    prefixes: tuple[str, ...]
+
+
+TASK = Target("task_type", TASK_TYPES, TASK_PREFIXES)
+COMPLEXITY = Target("complexity", COMPLEXITIES, COMPLEXITY_PREFIXES)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """The rows to fit on, with their features: the dev rows (the ones CV scores) and the
+    written training prompts (always trained on)."""
+
+    dev: list[Row]
+    extra: list[Row]
+    dev_feats: list[dict[str, float]]
+    extra_feats: list[dict[str, float]]
+
+    def fit(
+        self, target: Target, c: float, dev_weight: float, dev_rows: list[int] | None = None
+    ) -> Fitted:
+        """A model on every written prompt and the dev rows ``dev_rows`` (default: all)."""
+        train = list(range(len(self.dev))) if dev_rows is None else dev_rows
+        return fit(
+            self.extra_feats + [self.dev_feats[i] for i in train],
+            [getattr(r, target.attribute) for r in self.extra]
+            + [getattr(self.dev[i], target.attribute) for i in train],
+            [1.0] * len(self.extra) + [dev_weight] * len(train),
+            target.prefixes,
+            c,
+            target.classes,
+        )
+
+
 def _fold_probabilities(
-    dev: list[Row],
-    extra: list[Row],
-    dev_feats: list[dict[str, float]],
-    extra_feats: list[dict[str, float]],
-    fold: list[int],
-    target: str,
-    classes: tuple[str, ...],
-    prefixes: tuple[str, ...],
-    c: float,
-    dev_weight: float,
+    data: TrainingSet, target: Target, fold: list[int], c: float, dev_weight: float
 ) -> np.ndarray:
     """Probabilities for the dev rows of ``fold`` from a model fitted without them."""
     held = set(fold)
-    train = [i for i in range(len(dev)) if i not in held]
-    fitted = fit(
-        extra_feats + [dev_feats[i] for i in train],
-        [getattr(r, target) for r in extra] + [getattr(dev[i], target) for i in train],
-        [1.0] * len(extra) + [dev_weight] * len(train),
-        prefixes,
-        c,
-        classes,
-    )
-    return fitted.probabilities([dev_feats[i] for i in fold])
+    fitted = data.fit(target, c, dev_weight, [i for i in range(len(data.dev)) if i not in held])
+    return fitted.probabilities([data.dev_feats[i] for i in fold])
 
 
-def out_of_fold(
-    dev: list[Row],
-    extra: list[Row],
-    dev_feats: list[dict[str, float]],
-    extra_feats: list[dict[str, float]],
-    target: str,
-    classes: tuple[str, ...],
-    prefixes: tuple[str, ...],
-    c: float,
-    dev_weight: float,
-) -> list[np.ndarray]:
+def out_of_fold(data: TrainingSet, target: Target, c: float, dev_weight: float) -> list[np.ndarray]:
     """Probabilities for every dev row from models that did not see it, per CV repeat.
 
     The written training prompts are always in the training part: only the dev rows
     are evaluated, since they are what held-out prompts look like.
     """
+    dev = data.dev
     splits = [(repeat, fold) for repeat in range(CV_REPEATS) for fold in folds(dev, repeat)]
     # One fit per (repeat, fold), spread over the cores: each is deterministic on its own,
     # so the result does not depend on the order they finish in.
     results = Parallel(n_jobs=-1)(
-        delayed(_fold_probabilities)(
-            dev, extra, dev_feats, extra_feats, fold, target, classes, prefixes, c, dev_weight
-        )
-        for _, fold in splits
+        delayed(_fold_probabilities)(data, target, fold, c, dev_weight) for _, fold in splits
     )
     out: list[np.ndarray] = []
     for repeat in range(CV_REPEATS):
@@ -283,27 +293,12 @@ def out_of_fold(
     return out
 
 
-def choose_task(
-    dev: list[Row],
-    extra: list[Row],
-    dev_feats: list[dict[str, float]],
-    extra_feats: list[dict[str, float]],
-) -> TaskChoice:
+def choose_task(data: TrainingSet) -> TaskChoice:
     """Regularisation and dev-row weight with the best CV task accuracy (ties: smaller C)."""
-    truth = [TASK_TYPES.index(r.task_type) for r in dev] * CV_REPEATS
+    truth = [TASK_TYPES.index(r.task_type) for r in data.dev] * CV_REPEATS
     best: TaskChoice | None = None
     for dev_weight, c in itertools.product(DEV_WEIGHT_GRID, TASK_C_GRID):
-        probs = out_of_fold(
-            dev,
-            extra,
-            dev_feats,
-            extra_feats,
-            "task_type",
-            TASK_TYPES,
-            TASK_PREFIXES,
-            c,
-            dev_weight,
-        )
+        probs = out_of_fold(data, TASK, c, dev_weight)
         picks = [int(np.argmax(p)) for p in probs]
         acc = sum(p == t for p, t in zip(picks, truth, strict=True)) / len(truth)
         print(f"  task       C={c:<5} dev_weight={dev_weight}: accuracy {acc:.3f}", file=sys.stderr)
@@ -313,32 +308,17 @@ def choose_task(
     return best
 
 
-def choose_complexity(
-    dev: list[Row],
-    extra: list[Row],
-    dev_feats: list[dict[str, float]],
-    extra_feats: list[dict[str, float]],
-) -> ComplexityChoice:
+def choose_complexity(data: TrainingSet) -> ComplexityChoice:
     """Settings with the best CV complexity accuracy, a high<->low swap costing two misses.
 
     Settings within ``OBJECTIVE_TOLERANCE`` of the best are equally good given the noise
     of 117 prompts; of those, the weakest lean towards medium wins (then the smaller C),
     so that a lucky CV draw does not buy a lean that hides every ``low``.
     """
-    truth = [COMPLEXITIES.index(r.complexity) for r in dev] * CV_REPEATS
+    truth = [COMPLEXITIES.index(r.complexity) for r in data.dev] * CV_REPEATS
     candidates: list[tuple[float, ComplexityChoice]] = []
     for dev_weight, c in itertools.product(DEV_WEIGHT_GRID, COMPLEXITY_C_GRID):
-        probs = out_of_fold(
-            dev,
-            extra,
-            dev_feats,
-            extra_feats,
-            "complexity",
-            COMPLEXITIES,
-            COMPLEXITY_PREFIXES,
-            c,
-            dev_weight,
-        )
+        probs = out_of_fold(data, COMPLEXITY, c, dev_weight)
         for bias in MEDIUM_BIAS_GRID:
             picks = [pick_complexity(list(p), bias) for p in probs]
             acc = sum(p == t for p, t in zip(picks, truth, strict=True)) / len(truth)
@@ -383,10 +363,9 @@ def main() -> None:
     args = parser.parse_args()
 
     dev, extra = load_rows()
-    dev_feats = [featurize(r) for r in dev]
-    extra_feats = [featurize(r) for r in extra]
-    task_choice = choose_task(dev, extra, dev_feats, extra_feats)
-    complexity_choice = choose_complexity(dev, extra, dev_feats, extra_feats)
+    data = TrainingSet(dev, extra, [featurize(r) for r in dev], [featurize(r) for r in extra])
+    task_choice = choose_task(data)
+    complexity_choice = choose_complexity(data)
     report = {
         "folds": CV_FOLDS,
         "repeats": CV_REPEATS,
@@ -415,24 +394,8 @@ def main() -> None:
     if args.cv_only:
         return
 
-    rows = extra + dev
-    feats = extra_feats + dev_feats
-    task = fit(
-        feats,
-        [r.task_type for r in rows],
-        [1.0] * len(extra) + [task_choice.dev_weight] * len(dev),
-        TASK_PREFIXES,
-        task_choice.c,
-        TASK_TYPES,
-    )
-    complexity = fit(
-        feats,
-        [r.complexity for r in rows],
-        [1.0] * len(extra) + [complexity_choice.dev_weight] * len(dev),
-        COMPLEXITY_PREFIXES,
-        complexity_choice.c,
-        COMPLEXITIES,
-    )
+    task = data.fit(TASK, task_choice.c, task_choice.dev_weight)
+    complexity = data.fit(COMPLEXITY, complexity_choice.c, complexity_choice.dev_weight)
     doc = {
         "about": "Written by scripts/train-router.py; do not edit. Scored by baton.ai.classifier.",
         "cross_validation": report,
